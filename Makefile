@@ -1,0 +1,70 @@
+# SPDX-License-Identifier: Apache-2.0
+# vqvm: build, test, run and benchmark. Build outputs go under build/.
+
+VERSION := 0.1.0
+CC ?= cc
+BUILD := build
+CFLAGS_COMMON := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+	-Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE -I. -MMD -MP \
+	-DVQVM_VERSION=\"$(VERSION)\"
+CFLAGS ?= -O2 -g
+LDLIBS := -lpthread -luring -lfdt
+
+# Every .c of the layers is part of the VMM; main.c only of the binary.
+LAYER_SRCS := $(sort $(wildcard lib/*.c devices/*.c virtio/*.c arch/x86/*.c vmm/*.c))
+LIB_SRCS := $(filter-out vmm/main.c,$(LAYER_SRCS))
+OBJS := $(LAYER_SRCS:%.c=$(BUILD)/obj/%.o)
+
+# Unit tests: every tests/unit/test_*.c is one Criterion binary, built with ASan+UBSan
+# against all the layers except main.c.
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+SAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/san/%.o)
+
+.PHONY: all deps images test unit-test vm-test run bench clean driver
+
+all: $(BUILD)/vqvm
+
+$(BUILD)/vqvm: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -O1 -g $(SAN_FLAGS) -c -o $@ $<
+
+$(BUILD)/unit/%: tests/unit/%.c $(SAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -O1 -g $(SAN_FLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+deps:
+	@scripts/deps.sh
+
+# Guest kernel, initramfs and (for the sandbox) the L1 image pieces.
+images: $(BUILD)/vqvm
+	@guest-images/build.sh $(BUILD)/images
+
+unit-test: $(UNIT_BINS)
+	@tests/run-unit.sh $(UNIT_BINS)
+
+vm-test: $(BUILD)/vqvm images
+	@tests/run-vm-tests.sh
+
+test: all unit-test vm-test
+
+run:
+	@scripts/deps.sh --if-missing
+	@$(MAKE) --no-print-directory all images
+	@tests/vm-run --interactive
+
+bench: $(BUILD)/vqvm images
+	@bench/run.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(UNIT_BINS:=.d)

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Levelled logging to stderr or a log file. The logger is process-wide: it is set up
+ * before any thread starts; level and fd are atomics so the API can change them later.
+ * Nothing here ever writes to stdout (the guest console may own it).
+ */
+#ifndef VQVM_LIB_LOG_H
+#define VQVM_LIB_LOG_H
+
+enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+/* Parse "error", "warn"/"warning", "info", "debug"; -1 if unknown. */
+int log_level_parse(const char *s);
+/* Send log lines to fd (default 2). The caller keeps ownership of fd. */
+void log_set_fd(int fd);
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_err(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif
