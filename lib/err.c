@@ -19,16 +19,22 @@ int err_set(struct err *e, const char *fmt, ...)
 
 int err_prefix(struct err *e, const char *fmt, ...)
 {
-	char prefix[sizeof(e->msg)];
 	char old[sizeof(e->msg)];
 	va_list ap;
+	int n;
 
 	if (!e)
 		return -1;
-	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
-	va_end(ap);
 	memcpy(old, e->msg, sizeof(old));
-	snprintf(e->msg, sizeof(e->msg), "%s: %s", prefix, old);
+	va_start(ap, fmt);
+	n = vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(e->msg) - 3)
+		return -1;
+	/* Whatever of the old message fits after "prefix: ". */
+	e->msg[n++] = ':';
+	e->msg[n++] = ' ';
+	strncpy(e->msg + n, old, sizeof(e->msg) - n - 1);
+	e->msg[sizeof(e->msg) - 1] = '\0';
 	return -1;
 }
