@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * An address space (port I/O or MMIO) made of non-overlapping ranges, each served by a
- * handler. vCPU threads look ranges up concurrently; registration (BAR relocation)
- * takes the write side of the lock. Lock order: bus lock before any device lock; a
- * handler must not (un)register ranges on the bus that called it.
+ * handler. vCPU threads look ranges up concurrently under the read side of the lock;
+ * registration (BAR relocation) takes the write side. The lock covers the range table
+ * only: a handler is called after the lock is dropped, so the bus lock is a leaf (taken
+ * under the pci host lock, never held while a device lock is taken) and a handler may
+ * (un)register ranges, even on the bus that called it. Consequence: a handler can still
+ * be running, or start, for an access that looked its range up just before
+ * bus_unregister returned; free a handler's object only when no vCPU can dispatch.
  */
 #ifndef VQVM_DEVICES_BUS_H
 #define VQVM_DEVICES_BUS_H

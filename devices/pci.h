@@ -5,10 +5,25 @@
  * and their BARs; the host bridge implements BAR sizing (all-ones writes read back the
  * size mask), keeps read-only bits read-only, and, when the guest moves a BAR or toggles
  * the command register's I/O or memory enable, moves the BAR's range on the PIO or MMIO
- * bus and tells the function. Devices allocate BAR addresses with pci_alloc_mmio/_pio
- * from windows the host bridge owns (and the FDT describes).
+ * bus and tells the function. pci_register allocates BAR addresses (pci_alloc_mmio/_pio)
+ * from windows the host bridge owns (and the FDT describes), writes them into the BARs
+ * and leaves decoding off until the guest sets the command register's I/O or memory
+ * enable, as firmware would (Linux with pci=conf1 keeps these addresses).
+ *
+ * The host bridge at 00:00.0 is 1B36:0008 (Red Hat, "QEMU PCIe Host bridge"), class
+ * 0x060000: the ID Red Hat allocated for a generic host bridge with no chipset
+ * registers, which is what this is; an Intel chipset ID would invite Linux quirks that
+ * poke registers vqvm does not have.
+ *
+ * The VMM registers the two config handlers on the PIO bus itself:
+ * pci_config_addr_io at 0xCF8 (len 4) and pci_config_data_io at 0xCFC (len 4).
+ * Only bus 0 and function 0 of each slot exist; everything else reads all-ones.
+ *
+ * A guest that maps a BAR over another range (or outside what the bus can take) gets
+ * a warning in the log and the BAR stays unmapped until its next BAR/command write.
  *
  * Locking: the pci lock serialises config accesses; it is taken before the buses' locks.
+ * The function ops (cfg_write, cfg_read, bar_remapped) run with it held.
  */
 #ifndef VQVM_DEVICES_PCI_H
 #define VQVM_DEVICES_PCI_H
@@ -61,7 +76,7 @@ struct pci_function {
 	uint8_t wmask[PCI_CFG_SIZE]; /* bits the guest may write */
 	uint8_t w1cmask[PCI_CFG_SIZE]; /* bits cleared by writing 1 */
 	struct pci_bar bar[PCI_NR_BARS];
-	uint8_t next_cap; /* offset at which the next capability is added; 0 = none yet */
+	uint16_t next_cap; /* offset at which the next capability is added; 0 = none yet */
 	uint8_t devfn;    /* slot << 3 */
 	const struct pci_function_ops *ops;
 	void *opaque;
@@ -78,16 +93,24 @@ struct pci_host {
 };
 
 int pci_host_init(struct pci_host *host, struct bus *pio, struct bus *mmio);
+/* Does not touch the functions: pci_unregister them first (while the buses live). */
 void pci_host_destroy(struct pci_host *host);
 
-/* Fill in a type-0 header: IDs, class code (24-bit: base<<16|sub<<8|prog-if), revision. */
+/*
+ * Fill in a type-0 header: IDs, class code (24-bit: base<<16|sub<<8|prog-if), revision.
+ * Call it first: it clears the whole struct, ops and opaque included. Writable by the
+ * guest afterwards: command (I/O, memory, bus master, INTx disable), status error bits
+ * (write 1 to clear), cache line size, interrupt line, and the BARs' address bits.
+ */
 void pci_function_init(struct pci_function *fn, uint16_t vendor, uint16_t device,
 		       uint32_t class_code, uint8_t revision, uint16_t subsys_vendor,
 		       uint16_t subsys_id);
 /*
  * Declare a BAR before registration; its address is allocated from the host's window
- * at pci_register. size must be a power of two (>= 16 for MMIO, >= 4 for PIO).
- * A 64-bit BAR also uses index bar+1.
+ * at pci_register. size must be a power of two (MMIO: >= 16, at most 2 GiB for a 32-bit
+ * BAR; PIO: 4 to 256, the PCI limit). A 64-bit BAR also uses index bar+1. BARs are not
+ * prefetchable. -EINVAL for bad arguments, -EBUSY if the index is taken or fn is
+ * registered already.
  */
 int pci_function_set_bar(struct pci_function *fn, int bar, enum pci_bar_type type,
 			 uint64_t size, bus_io_fn io, void *opaque);
@@ -98,16 +121,31 @@ int pci_function_set_bar(struct pci_function *fn, int bar, enum pci_bar_type typ
  */
 int pci_function_add_cap(struct pci_function *fn, const uint8_t *data, uint8_t len,
 			 const uint8_t *wmask);
-/* Put the function in the first free slot (or slot >= 1 when slot < 0); allocates BARs. */
+/*
+ * Put the function in the given slot (1..31), or in the first free one when slot < 0;
+ * allocates its BARs. 0, -EINVAL (bad slot), -EBUSY (slot taken, fn already
+ * registered) or -ENOSPC (no free slot, window exhausted).
+ */
 int pci_register(struct pci_host *host, struct pci_function *fn, int slot);
+/* Unmap the BARs (bar_remapped is told) and free the slot. Window space is not reused. */
 void pci_unregister(struct pci_host *host, struct pci_function *fn);
+/*
+ * Naturally aligned space from the 32-bit MMIO or the PIO window (bump allocators,
+ * never freed): 0 and *addr, or -EINVAL (size not a power of two) / -ENOSPC.
+ */
+int pci_alloc_mmio(struct pci_host *host, uint64_t size, uint64_t *addr);
+int pci_alloc_pio(struct pci_host *host, uint64_t size, uint64_t *addr);
 
 /* The 0xCF8 and 0xCFC bus handlers (opaque = host). */
 void pci_config_addr_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 			bool is_write);
 void pci_config_data_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 			bool is_write);
-/* Direct config access by (devfn, offset), as 0xCFC does after 0xCF8; for tests, too. */
+/*
+ * Direct config access by (devfn, offset), as 0xCFC does after 0xCF8; for tests, too.
+ * len is 1, 2 or 4 and the access must stay within one dword; anything else, or an
+ * absent function, reads all-ones and drops writes.
+ */
 uint32_t pci_config_read(struct pci_host *host, uint8_t devfn, uint32_t offset, uint32_t len);
 void pci_config_write(struct pci_host *host, uint8_t devfn, uint32_t offset, uint32_t len,
 		      uint32_t value);
