@@ -3,6 +3,10 @@
  * The flattened device tree (libfdt) describing the machine: CPUs, memory, the IOAPIC
  * and LAPIC, COM1, the i8042, and the PCI host bridge with its windows. Passed to the
  * kernel as setup_data SETUP_DTB and dumpable with --dump-dtb.
+ *
+ * x86 I/O ports (COM1, the i8042, the PCI conf1 ports, the PCI I/O window's CPU side)
+ * are described at the root as reg = <0x01000000 port 0 count>: the high address cell
+ * carries the PCI binding's I/O space code, which no memory address can have.
  */
 #ifndef VQVM_ARCH_X86_FDT_H
 #define VQVM_ARCH_X86_FDT_H

@@ -18,7 +18,13 @@
 #define BOOT_CMDLINE_MAX 0x10000ULL /* bytes reserved; the kernel's cmdline_size also applies */
 #define BOOT_SETUP_DATA_ADDR 0x30000ULL /* setup_data chain (SETUP_DTB) */
 #define BOOT_SETUP_DATA_MAX 0x60000ULL
-#define BOOT_EBDA_START 0x9FC00ULL /* MP table lives here, like an EBDA */
+/*
+ * An 8 KiB EBDA holding the MP tables: 254 vCPUs need about 5.2 KiB, more than the
+ * classic 1 KiB EBDA at 0x9FC00. Its segment goes in the BDA word at BOOT_BDA_EBDA_SEG,
+ * which is where Linux looks for the MP floating pointer outside the fixed windows.
+ */
+#define BOOT_BDA_EBDA_SEG 0x40EULL
+#define BOOT_EBDA_START 0x9E000ULL
 #define BOOT_LOWMEM_END 0xA0000ULL
 #define BOOT_BIOS_START 0xF0000ULL
 #define BOOT_HIGHMEM_START 0x100000ULL /* 1 MiB */
