@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The VM object: the one place that holds mutable state. It owns the KVM file
+ * descriptors, guest memory, the buses and devices, the vCPU threads and the main event
+ * loop, and records why the VM ended.
+ *
+ * Threads: one per vCPU (KVM_RUN and exit dispatch), the main thread (event loop:
+ * console input, signals). Locks, in the order they may be taken: pci host lock ->
+ * bus lock (rwlock; held only to look a range up, never while a handler runs) ->
+ * device locks (serial, i8042) -> vm->stop_lock. Device callbacks that stop the VM
+ * (i8042 reset) run after the device lock is dropped. No lock is held across KVM_RUN.
+ */
+#ifndef VQVM_VMM_VM_H
+#define VQVM_VMM_VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/bus.h"
+#include "devices/i8042.h"
+#include "devices/pci.h"
+#include "devices/serial.h"
+#include "lib/err.h"
+#include "lib/evloop.h"
+#include "lib/guest_mem.h"
+#include "vmm/config.h"
+#include "vmm/console.h"
+
+struct kvm_run;
+struct kvm_cpuid2;
+
+enum vm_end {
+	VM_RUNNING = 0,
+	VM_END_RESET,     /* the guest reset the machine (reboot): success */
+	VM_END_SHUTDOWN,  /* the guest powered off: success */
+	VM_END_PANIC,     /* the guest kernel panicked */
+	VM_END_CRASH,     /* triple fault, KVM internal error, failed entry */
+	VM_END_SIGNAL,    /* stopped by a signal or the console escape */
+	VM_END_ERROR,     /* vqvm failed */
+};
+
+struct vcpu {
+	struct vm *vm;
+	unsigned int index;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool started;
+};
+
+/* Watches the guest's console output for the kernel's panic banner. */
+struct panic_watch {
+	unsigned int matched; /* bytes of the banner matched so far */
+	bool seen;
+};
+
+struct vm {
+	const struct vm_config *cfg;
+	int kvm_fd, vm_fd;
+	int kvm_run_size;
+	struct guest_mem mem;
+	struct bus pio, mmio;
+	struct pci_host pci;
+	struct serial serial;
+	struct i8042 i8042;
+	struct console console;
+	struct panic_watch panic;
+	struct kvm_cpuid2 *cpuid;
+	struct vcpu *vcpus;
+	unsigned int nr_vcpus;
+	struct evloop loop;
+	int serial_out_fd; /* owned when serial=file */
+	bool loop_ready, buses_ready, devices_ready; /* what vm_destroy must undo */
+
+	/* How the VM ended; first writer wins. Protected by stop_lock. */
+	pthread_mutex_t stop_lock;
+	enum vm_end end;
+	int end_signal;
+	char end_msg[256];
+};
+
+/* Build everything from cfg (which must outlive vm); nothing runs yet. */
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e);
+/* Start the vCPUs and run the main loop until the VM ends. */
+int vm_run(struct vm *vm);
+/* Stop all threads and free everything. Safe after a failed vm_create. */
+void vm_destroy(struct vm *vm);
+/* From any thread: end the VM (first reason wins) and wake everyone up. */
+void vm_request_stop(struct vm *vm, enum vm_end why, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The process exit status for how the VM ended, and a one-line description. */
+int vm_exit_status(const struct vm *vm);
+
+#endif
