@@ -22,12 +22,15 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 SAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/san/%.o)
 
+# Freestanding test guests packaged as bzImages (run even where KVM cannot boot Linux).
+TINY_GUESTS := $(addprefix $(BUILD)/tests/tiny-,$(addsuffix .bzImage,reset panic fault spin))
+
 .PHONY: all deps images test unit-test vm-test run bench clean driver
 
 all: $(BUILD)/vqvm
 
 $(BUILD)/vqvm: $(OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -39,7 +42,12 @@ $(BUILD)/san/%.o: %.c
 
 $(BUILD)/unit/%: tests/unit/%.c $(SAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -O1 -g $(SAN_FLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	$(CC) $(CFLAGS_COMMON) -O1 -g $(SAN_FLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcriterion
+
+$(BUILD)/tests/tiny-%.bzImage: tests/guests/tiny.S
+	@mkdir -p $(dir $@)
+	$(CC) -c -DTINY_$(shell echo $* | tr a-z A-Z) -o $(BUILD)/tests/tiny-$*.o $<
+	objcopy -O binary -j .text $(BUILD)/tests/tiny-$*.o $@
 
 deps:
 	@scripts/deps.sh
@@ -51,7 +59,7 @@ images: $(BUILD)/vqvm
 unit-test: $(UNIT_BINS)
 	@tests/run-unit.sh $(UNIT_BINS)
 
-vm-test: $(BUILD)/vqvm images
+vm-test: $(BUILD)/vqvm images $(TINY_GUESTS)
 	@tests/run-vm-tests.sh
 
 test: all unit-test vm-test

@@ -1,0 +1,70 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# vqvm's run path with a freestanding guest, directly on this host's KVM (it works on PVM,
+# which cannot boot Linux): the command line arrives, a reset through the i8042 exits 0, a
+# panic banner before the reset exits 1, a triple fault exits 1, serial output goes where
+# --serial says, and --dump-dtb writes a tree dtc can read.
+. "$(dirname "$0")/../lib.sh"
+
+[ -e /dev/kvm ] || { echo "SKIP: no /dev/kvm on this host"; exit 0; }
+
+# run NAME ARGS...: run vqvm with a tiny guest, capture out/err/status.
+run() {
+	local name=$1
+	shift
+	timeout 30 "$vqvm" run "$@" >"$work/$name.out" 2>"$work/$name.err" </dev/null
+	echo $? >"$work/$name.status"
+}
+
+run reset --kernel "$tiny/tiny-reset.bzImage" --cmdline "hello=world" --cpus 2
+check "reset: exit 0" expect_status 0 "$(cat "$work/reset.status")"
+check "reset: cmdline reaches the guest" expect_line "$work/reset.out" \
+	'^tiny guest: cmdline=reboot=k panic=1 pci=conf1 .* console=ttyS0 hello=world$'
+check "reset: nothing on stderr" test ! -s "$work/reset.err"
+
+run panic --kernel "$tiny/tiny-panic.bzImage"
+check "panic: exit 1" expect_status 1 "$(cat "$work/panic.status")"
+check "panic: reason on stderr" expect_line "$work/panic.err" '^vqvm: guest kernel panicked$'
+
+run fault --kernel "$tiny/tiny-fault.bzImage"
+check "triple fault: exit 1" expect_status 1 "$(cat "$work/fault.status")"
+check "triple fault: reason on stderr" expect_line "$work/fault.err" 'triple-fault'
+
+run file --kernel "$tiny/tiny-reset.bzImage" --serial "file:$work/console.log"
+check "serial file: exit 0" expect_status 0 "$(cat "$work/file.status")"
+check "serial file: console in the file" expect_line "$work/console.log" '^tiny guest: cmdline='
+check "serial file: nothing on stdout" test ! -s "$work/file.out"
+
+run none --kernel "$tiny/tiny-reset.bzImage" --serial none
+check "serial none: exit 0, no output" \
+	eval '[ "$(cat "$work/none.status")" = 0 ] && [ ! -s "$work/none.out" ]'
+
+run dtb --kernel "$tiny/tiny-reset.bzImage" --cpus 3 --memory 128M --dump-dtb "$work/vm.dtb" \
+	--cmdline "dtb=yes"
+check "dump-dtb: exit 0" expect_status 0 "$(cat "$work/dtb.status")"
+dtc -I dtb -O dts -o "$work/vm.dts" "$work/vm.dtb" 2>"$work/dtc.err"
+check "dump-dtb: dtc reads it" test -s "$work/vm.dts"
+check "dump-dtb: three cpu nodes" test "$(grep -c 'cpu@[0-9]' "$work/vm.dts")" = 3
+check "dump-dtb: bootargs" expect_line "$work/vm.dts" 'bootargs = ".*dtb=yes"'
+check "dump-dtb: memory node" expect_line "$work/vm.dts" 'memory@0'
+check "dump-dtb: serial node" expect_line "$work/vm.dts" 'serial@3f8'
+
+# SIGTERM and SIGINT stop a running VM in order (status 128+N, a reason on stderr).
+for sig in TERM INT; do
+	"$vqvm" run --kernel "$tiny/tiny-spin.bzImage" --cpus 2 --serial none \
+		>"$work/sig.out" 2>"$work/sig.err" </dev/null &
+	pid=$!
+	sleep 1
+	kill -"$sig" "$pid"
+	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$pid" 2>/dev/null; then
+		fail "SIG$sig: vqvm still running 5 s later"
+		kill -9 "$pid"
+	fi
+	wait "$pid"
+	status=$?
+	want=$((128 + $(kill -l "$sig")))
+	check "SIG$sig: exit $want" expect_status "$want" "$status"
+	check "SIG$sig: reason on stderr" expect_line "$work/sig.err" "stopped by signal"
+done
+finish
