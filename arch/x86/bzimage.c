@@ -104,19 +104,19 @@ static int check_kind(const uint8_t *image, size_t image_size, struct err *e)
 	uint16_t ver;
 
 	if (!image || image_size < HDR_END_2_12)
-		return err_set(e, "kernel: file is too small to be a bzImage (%zu bytes)",
+		return err_set(e, "file is too small to be a bzImage (%zu bytes)",
 			       image_size);
 	if (memcmp(image + HDR_MAGIC, "HdrS", 4))
-		return err_set(e, "kernel: not a bzImage (no HdrS magic)");
+		return err_set(e, "not a bzImage (no HdrS magic)");
 	ver = get16(image + HDR_VERSION);
 	if (ver < BZIMAGE_MIN_PROTOCOL)
-		return err_set(e, "kernel: boot protocol %u.%02u is too old (need %u.%02u)",
+		return err_set(e, "boot protocol %u.%02u is too old (need %u.%02u)",
 			       ver >> 8, ver & 0xff, BZIMAGE_MIN_PROTOCOL >> 8,
 			       BZIMAGE_MIN_PROTOCOL & 0xff);
 	if (!(get16(image + HDR_XLOADFLAGS) & XLF_KERNEL_64))
-		return err_set(e, "kernel: no 64-bit entry point (XLF_KERNEL_64 not set)");
+		return err_set(e, "no 64-bit entry point (XLF_KERNEL_64 not set)");
 	if (!image[HDR_RELOCATABLE])
-		return err_set(e, "kernel: not relocatable (relocatable_kernel is 0)");
+		return err_set(e, "not relocatable (relocatable_kernel is 0)");
 	return 0;
 }
 
@@ -130,18 +130,18 @@ static int parse_header(const uint8_t *image, size_t image_size, struct bzimage_
 	bi->protocol = get16(image + HDR_VERSION);
 	bi->setup_size = (sects + 1) * 512;
 	if (bi->setup_size >= image_size)
-		return err_set(e, "kernel: setup (%u bytes) leaves no kernel in a %zu-byte file",
+		return err_set(e, "setup (%u bytes) leaves no kernel in a %zu-byte file",
 			       bi->setup_size, image_size);
 	bi->kernel_size = (uint64_t)get32(image + HDR_SYSSIZE) * 16;
 	if (bi->kernel_size == 0)
-		return err_set(e, "kernel: syssize is 0");
+		return err_set(e, "syssize is 0");
 	/* The file may be longer (e.g. a signature appended), never shorter. */
 	if (bi->kernel_size > image_size - bi->setup_size)
-		return err_set(e, "kernel: syssize says %llu bytes but the file has %zu after the setup; truncated?",
+		return err_set(e, "syssize says %llu bytes but the file has %zu after the setup; truncated?",
 			       (unsigned long long)bi->kernel_size, image_size - bi->setup_size);
 	bi->kernel_alignment = get32(image + HDR_KERNEL_ALIGNMENT);
 	if (!bi->kernel_alignment || (bi->kernel_alignment & (bi->kernel_alignment - 1)))
-		return err_set(e, "kernel: kernel_alignment 0x%x is not a power of two",
+		return err_set(e, "kernel_alignment 0x%x is not a power of two",
 			       bi->kernel_alignment);
 	/* init_size covers the file's kernel too; a smaller value would be a lie. */
 	init_size = get32(image + HDR_INIT_SIZE);
@@ -165,7 +165,7 @@ static int choose_load_addr(const struct guest_mem *mem, uint64_t pref,
 	/* align <= 2^31, so this cannot overflow. */
 	addr = (BOOT_MIN_KERNEL_ADDR + align - 1) & ~(align - 1);
 	if (!fits_low(mem, addr, bi->init_size))
-		return err_set(e, "kernel: needs %llu MiB (init_size) from 0x%llx but RAM below 3 GiB ends at 0x%llx; give the guest more memory",
+		return err_set(e, "needs %llu MiB (init_size) from 0x%llx but RAM below 3 GiB ends at 0x%llx; give the guest more memory",
 			       (unsigned long long)mib_round_up(bi->init_size),
 			       (unsigned long long)addr,
 			       (unsigned long long)guest_mem_low_end(mem));
@@ -183,7 +183,7 @@ int bzimage_load(const struct guest_mem *mem, const uint8_t *image, size_t image
 	if (choose_load_addr(mem, get64(image + HDR_PREF_ADDRESS), &bi, e))
 		return -1;
 	if (guest_mem_write(mem, bi.load_addr, image + bi.setup_size, bi.kernel_size))
-		return err_set(e, "kernel: cannot write %llu bytes at 0x%llx",
+		return err_set(e, "cannot write %llu bytes at 0x%llx",
 			       (unsigned long long)bi.kernel_size,
 			       (unsigned long long)bi.load_addr);
 	bi.entry64 = bi.load_addr + KERNEL_ENTRY64_OFFSET;
@@ -216,12 +216,12 @@ int bzimage_load_initrd(const struct guest_mem *mem, struct bzimage_info *info,
 	if (addr < kend && addr + initrd_size > kstart)
 		addr = place_below(kstart < limit ? kstart : limit, initrd_size);
 	if (addr < BOOT_HIGHMEM_START)
-		return err_set(e, "initrd: %llu MiB does not fit below 0x%llx next to the kernel's %llu MiB; give the guest more memory",
+		return err_set(e, "%llu MiB does not fit below 0x%llx next to the kernel's %llu MiB; give the guest more memory",
 			       (unsigned long long)mib_round_up(initrd_size),
 			       (unsigned long long)limit,
 			       (unsigned long long)mib_round_up(info->init_size));
 	if (guest_mem_write(mem, addr, initrd, initrd_size))
-		return err_set(e, "initrd: cannot write %zu bytes at 0x%llx", initrd_size,
+		return err_set(e, "cannot write %zu bytes at 0x%llx", initrd_size,
 			       (unsigned long long)addr);
 	info->initrd_addr = addr;
 	info->initrd_size = initrd_size;

@@ -301,7 +301,7 @@ Test(bzimage, rejects_missing_magic)
 	mem_init(256 * MIB);
 	img[OFF_HEADER + 3] = 'T';
 	cr_assert_eq(bzimage_load(&mem, img, size, &info, &e), -1);
-	cr_expect_str_eq(e.msg, "kernel: not a bzImage (no HdrS magic)");
+	cr_expect_str_eq(e.msg, "not a bzImage (no HdrS magic)");
 	free(img);
 }
 
@@ -500,7 +500,7 @@ Test(bzimage, initrd_never_overlaps_kernel)
 	s.init_size = 234 * MIB;
 	load_default(256 * MIB, &s, &info);
 	cr_assert_eq(bzimage_load_initrd(&mem, &info, rd, size, &e), -1);
-	cr_expect(strstr(e.msg, "initrd: 20 MiB does not fit below 0x10000000"), "%s", e.msg);
+	cr_expect(strstr(e.msg, "20 MiB does not fit below 0x10000000"), "%s", e.msg);
 	cr_expect(strstr(e.msg, "give the guest more memory"), "%s", e.msg);
 	cr_expect_eq(info.initrd_addr, 0);
 	free(rd);
@@ -516,7 +516,7 @@ Test(bzimage, initrd_too_big)
 
 	load_default(256 * MIB, &s, &info);
 	cr_assert_eq(bzimage_load_initrd(&mem, &info, rd, size, &e), -1);
-	cr_expect(strstr(e.msg, "initrd: 300 MiB does not fit"), "%s", e.msg);
+	cr_expect(strstr(e.msg, "300 MiB does not fit"), "%s", e.msg);
 	free(rd);
 }
 
