@@ -143,11 +143,14 @@ static int setup_devices(struct vm *vm, struct err *e)
 	vm->serial.on_tx = watch_console;
 	vm->serial.on_tx_opaque = &vm->panic;
 	i8042_init(&vm->i8042, guest_reset, vm);
+	rtc_init(&vm->rtc);
 	if (pci_host_init(&vm->pci, &vm->pio, &vm->mmio))
 		return err_set(e, "cannot set up the PCI host bridge");
 	if (bus_register(&vm->pio, SERIAL_COM1_BASE, SERIAL_NR_PORTS, serial_io, &vm->serial) ||
 	    bus_register(&vm->pio, I8042_DATA_PORT, 1, i8042_data_io, &vm->i8042) ||
 	    bus_register(&vm->pio, I8042_CMD_PORT, 1, i8042_cmd_io, &vm->i8042) ||
+	    bus_register(&vm->pio, RTC_INDEX_PORT, 1, rtc_index_io, &vm->rtc) ||
+	    bus_register(&vm->pio, RTC_DATA_PORT, 1, rtc_data_io, &vm->rtc) ||
 	    bus_register(&vm->pio, PCI_CONFIG_ADDR_PORT, 4, pci_config_addr_io, &vm->pci) ||
 	    bus_register(&vm->pio, PCI_CONFIG_DATA_PORT, 4, pci_config_data_io, &vm->pci))
 		return err_set(e, "cannot register legacy devices on the port bus");
@@ -506,6 +509,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->devices_ready) {
 		pci_host_destroy(&vm->pci);
 		i8042_destroy(&vm->i8042);
+		rtc_destroy(&vm->rtc);
 		serial_destroy(&vm->serial);
 	}
 	if (vm->buses_ready) {

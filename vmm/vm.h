@@ -7,7 +7,7 @@
  * Threads: one per vCPU (KVM_RUN and exit dispatch), the main thread (event loop:
  * console input, signals). Locks, in the order they may be taken: pci host lock ->
  * bus lock (rwlock; held only to look a range up, never while a handler runs) ->
- * device locks (serial, i8042) -> vm->stop_lock. Device callbacks that stop the VM
+ * device locks (serial, i8042, rtc) -> vm->stop_lock. Device callbacks that stop the VM
  * (i8042 reset) run after the device lock is dropped. No lock is held across KVM_RUN.
  */
 #ifndef VQVM_VMM_VM_H
@@ -20,6 +20,7 @@
 #include "devices/bus.h"
 #include "devices/i8042.h"
 #include "devices/pci.h"
+#include "devices/rtc.h"
 #include "devices/serial.h"
 #include "lib/err.h"
 #include "lib/evloop.h"
@@ -64,6 +65,7 @@ struct vm {
 	struct pci_host pci;
 	struct serial serial;
 	struct i8042 i8042;
+	struct rtc rtc;
 	struct console console;
 	struct panic_watch panic;
 	struct kvm_cpuid2 *cpuid;
