@@ -12,7 +12,7 @@ echo "CMDLINE=$(cat /proc/cmdline)"
 echo "ONLINE=$(cat /sys/devices/system/cpu/online)"
 # The XSAVE size warning comes from CPUID leaf 0xD as nested KVM on QEMU TCG reports
 # it (see the notes in docs/architecture.md); every other warning counts.
-echo "DMESG_WARNINGS=$(dmesg | grep -E 'WARNING:|BUG:' | grep -vc 'fpu/xstate.c')"
+echo "DMESG_WARNINGS=$(dmesg | grep -E 'WARNING: CPU:|BUG:' | grep -vc 'fpu/xstate.c')"
 echo "SERIAL=$(dmesg | grep -o 'ttyS0 at I/O 0x3f8 (irq = 4[^)]*) is a 16550A')"
 echo "RTC=$(dmesg | grep -c 'rtc_cmos.*broken')"
 echo "YEAR=$(date -u +%Y)"
