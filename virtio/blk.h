@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * virtio-blk (virtio 1.2 section 5.2) on a raw image file or block device, with every
+ * request done through the device's io_uring event loop. blk_create returns a
+ * transport-neutral virtio_device (virtio/device.h); virtio-pci and the management
+ * device serve it the same way.
+ *
+ * What the guest sees:
+ * - capacity = image size / 512; blk_size 512 (with cache=none: the file's O_DIRECT
+ *   offset alignment if larger, so a driver only sends requests O_DIRECT accepts).
+ * - SEG_MAX 126 data segments and SIZE_MAX 1 MiB per segment: a request carries at most
+ *   126 MiB. 126 + header + status is the iovec array each request owns; a chain with
+ *   more buffers than that (a few spare for a split header or status) is returned
+ *   unanswered (used length 0).
+ * - FLUSH always: fdatasync through io_uring. Also with cache=none, where it flushes the
+ *   disk's volatile cache. RO when read-only. MQ with num_queues when queues > 1.
+ * - DISCARD and WRITE_ZEROES (one segment each, up to 2 GiB, write_zeroes_may_unmap 1)
+ *   when the image is a writable regular file whose file system punches holes. DISCARD
+ *   and WRITE_ZEROES with UNMAP punch a hole; WRITE_ZEROES without it uses ZERO_RANGE,
+ *   or a hole where the file system has no ZERO_RANGE (tmpfs). Block devices get
+ *   neither (probing them needs a write).
+ * - GET_ID: the configured id, NUL-padded to 20 bytes.
+ * - Config space is struct virtio_blk_config, read-only (CONFIG_WCE is not offered).
+ *
+ * Threads and locks. Each queue has a mutex that guards everything about it: whether it
+ * runs, its in-flight requests and its virtqueue. The event loop takes it in
+ * queue_notify and for each completion, and calls queue_interrupt and needs_reset with
+ * it held (transports make those callbacks take only leaf locks). activate, reset,
+ * queue_reset and destroy run on any thread (vCPU threads under the transport's lock):
+ * reset clears "running" under the lock, asks the loop to cancel what is in flight,
+ * and waits on a condition variable until the last completion (and cancellation) of
+ * the queue was reaped. So after reset returns nothing more reads or writes guest
+ * memory or the file for that queue, and nothing is pushed or signalled, until
+ * activate starts it again. Consequences:
+ * - reset may be called on the loop thread only when the queue is idle; with requests
+ *   in flight it would wait for itself, which is reported and aborts. (A caller that
+ *   must reset from the loop needs an asynchronous reset in device.h.)
+ * - If the loop has been stopped for good (evloop_stop), reset does not wait: it
+ *   abandons what is still in flight, and destroy leaks those requests rather than
+ *   free memory the kernel may still write.
+ * - activate starts every queue that is active (vq->active) and not running. After a
+ *   queue_reset the transport calls activate again once the driver re-enabled it.
+ */
+#ifndef VQVM_VIRTIO_BLK_H
+#define VQVM_VIRTIO_BLK_H
+
+#include <stdbool.h>
+
+#include "lib/err.h"
+#include "lib/evloop.h"
+#include "lib/guest_mem.h"
+#include "virtio/device.h"
+
+#define BLK_MAX_QUEUES 64
+#define BLK_QUEUE_SIZE 256         /* max_size offered for every queue */
+#define BLK_ID_BYTES 20            /* VIRTIO_BLK_ID_BYTES */
+#define BLK_SEG_MAX 126            /* data segments per request */
+#define BLK_SIZE_MAX (1U << 20)    /* bytes per segment */
+#define BLK_MAX_DWZ_SECTORS (1U << 22) /* per discard / write-zeroes segment: 2 GiB */
+
+struct blk_config {
+	const char *path;
+	bool readonly;
+	enum blk_cache {
+		BLK_CACHE_WRITEBACK, /* page cache; FLUSH is fdatasync */
+		BLK_CACHE_NONE,      /* O_DIRECT; unaligned guest buffers go through a bounce */
+	} cache;
+	unsigned int queues; /* 1..BLK_MAX_QUEUES */
+	const char *id;      /* serial for GET_ID, at most 20 printable ASCII bytes; NULL: none */
+};
+
+/*
+ * Open and check the image (exists, regular file or block device, not empty, size a
+ * multiple of 512; with cache=none the file system must accept O_DIRECT) and build the
+ * device. Queues are processed on loop. Returns 0, or -1 with e naming the file and
+ * the problem.
+ */
+int blk_create(struct virtio_device **out, const struct blk_config *cfg,
+	       const struct guest_mem *mem, struct evloop *loop, struct err *e);
+
+#endif

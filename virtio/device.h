@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The transport-neutral virtio device interface (like Firecracker's VirtioDevice): a
+ * device model sees guest memory, its queues, its config space and callbacks to raise
+ * an interrupt for a queue or for its config. It never knows whether virtio-pci or the
+ * management device's transport virtqueue serves it.
+ *
+ * Threading: the transport calls ops from vCPU threads (config access, status writes)
+ * and the device's event loop (kicks). Devices serialise with their own lock; queue
+ * processing happens only on the device's event loop.
+ */
+#ifndef VQVM_VIRTIO_DEVICE_H
+#define VQVM_VIRTIO_DEVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/evloop.h"
+#include "lib/guest_mem.h"
+#include "virtio/queue.h"
+
+/* Feature bits every vqvm device offers; the transport adds VERSION_1. */
+#define VIRTIO_COMMON_FEATURES                                                         \
+	((1ULL << 28 /* INDIRECT_DESC */) | (1ULL << 29 /* RING_EVENT_IDX */) |          \
+	 (1ULL << 32 /* VERSION_1 */) | (1ULL << 40 /* RING_RESET */))
+
+struct virtio_device;
+
+struct virtio_device_ops {
+	/* Device-type feature bits offered (plus VIRTIO_COMMON_FEATURES). */
+	uint64_t (*features)(struct virtio_device *dev);
+	/* Read/write device config space; offset+len already checked against config_size. */
+	void (*config_read)(struct virtio_device *dev, uint32_t offset, void *buf, uint32_t len);
+	void (*config_write)(struct virtio_device *dev, uint32_t offset, const void *buf,
+			     uint32_t len);
+	/*
+	 * The driver set DRIVER_OK: features are in dev->driver_features, enabled queues
+	 * are activated (vq->active). Start processing. Returns 0 or -errno (the transport
+	 * then sets DEVICE_NEEDS_RESET).
+	 */
+	int (*activate)(struct virtio_device *dev);
+	/* A kick for queue q arrived (event loop thread). */
+	void (*queue_notify)(struct virtio_device *dev, unsigned int q);
+	/*
+	 * Stop all I/O: wait for or cancel in-flight requests. After it returns, nothing
+	 * more is read from or written to guest memory or the backend for this device until
+	 * the next activate. Used by device reset and by destruction.
+	 */
+	void (*reset)(struct virtio_device *dev);
+	/* Optional: per-queue reset (VIRTIO_F_RING_RESET), same guarantee for one queue. */
+	void (*queue_reset)(struct virtio_device *dev, unsigned int q);
+	/* Free everything (after reset). */
+	void (*destroy)(struct virtio_device *dev);
+};
+
+struct virtio_transport_ops {
+	/* Raise the interrupt of queue q (honours masking; called on the event loop). */
+	void (*queue_interrupt)(struct virtio_device *dev, unsigned int q);
+	/* Config space changed: bump the generation and raise the config interrupt. */
+	void (*config_interrupt)(struct virtio_device *dev);
+	/* The device hit an unrecoverable error: set DEVICE_NEEDS_RESET and tell the driver. */
+	void (*needs_reset)(struct virtio_device *dev);
+};
+
+struct virtio_device {
+	const char *name;        /* for logs: "blk0", "net1" */
+	uint32_t device_type;    /* VIRTIO_ID_BLOCK, VIRTIO_ID_NET */
+	const struct virtio_device_ops *ops;
+	void *priv;              /* the model's state */
+	uint32_t config_size;
+	unsigned int nr_queues;
+	struct virtqueue *vqs;   /* nr_queues, allocated by the model */
+	const struct guest_mem *mem;
+	struct evloop *loop;     /* where the model processes queues */
+	uint64_t driver_features; /* negotiated */
+
+	const struct virtio_transport_ops *transport;
+	void *transport_priv;
+};
+
+static inline bool virtio_has_feature(const struct virtio_device *dev, unsigned int bit)
+{
+	return dev->driver_features & (1ULL << bit);
+}
+
+static inline void virtio_queue_interrupt(struct virtio_device *dev, unsigned int q)
+{
+	dev->transport->queue_interrupt(dev, q);
+}
+
+#endif
