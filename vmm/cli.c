@@ -19,6 +19,8 @@ enum {
 	OPT_DUMP_DTB,
 	OPT_KVM,
 	OPT_LOG_LEVEL,
+	OPT_DISK,
+	OPT_NET,
 };
 
 static const struct option run_options[] = {
@@ -31,6 +33,8 @@ static const struct option run_options[] = {
 	{ "dump-dtb", required_argument, NULL, OPT_DUMP_DTB },
 	{ "kvm", required_argument, NULL, OPT_KVM },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -55,6 +59,11 @@ void cli_usage(FILE *out)
 		"      --serial MODE      where the guest's COM1 goes: stdio (default; input from\n"
 		"                         stdin, raw mode on a terminal, Ctrl-A x quits),\n"
 		"                         file:PATH (output only, truncated), none\n"
+		"      --disk SPEC        a virtio-blk disk (repeatable), SPEC is\n"
+		"                         path=FILE[,readonly][,cache=none|writeback][,queues=N]\n"
+		"                         [,id=NAME]; queues default to one per vCPU\n"
+		"      --net SPEC         a virtio-net device on an existing TAP (repeatable),\n"
+		"                         SPEC is tap=NAME[,mac=MAC][,queues=N][,id=NAME]\n"
 		"      --dump-dtb PATH    also write the machine's device tree blob to PATH\n"
 		"      --kvm PATH         KVM device (default /dev/kvm)\n"
 		"      --log-level LEVEL  error, warn (default), info or debug; logs go to stderr\n"
@@ -120,6 +129,10 @@ static int parse_run_option(struct vm_config *cfg, int opt, const char *arg, str
 		return set_string(&cfg->dump_dtb_path, arg);
 	case OPT_KVM:
 		return set_string(&cfg->kvm_path, arg);
+	case OPT_DISK:
+		return config_add_disk(cfg, arg, e);
+	case OPT_NET:
+		return config_add_net(cfg, arg, e);
 	case OPT_LOG_LEVEL:
 		level = log_level_parse(arg);
 		if (level < 0)

@@ -2,6 +2,7 @@
 #include "vmm/config.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -22,6 +23,14 @@ void config_init(struct vm_config *cfg)
 
 void config_free(struct vm_config *cfg)
 {
+	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		free(cfg->disks[i].path);
+		free(cfg->disks[i].id);
+	}
+	for (unsigned int i = 0; i < cfg->nr_nets; i++) {
+		free(cfg->nets[i].tap);
+		free(cfg->nets[i].id);
+	}
 	free(cfg->kernel_path);
 	free(cfg->initrd_path);
 	free(cfg->cmdline);
@@ -91,6 +100,25 @@ static uint64_t host_memory(void)
 	return (pages > 0 && page > 0) ? (uint64_t)pages * (uint64_t)page : 0;
 }
 
+/* Device ids must be unique across disks and nets: they name devices in logs and the API. */
+static int config_check_ids(const struct vm_config *cfg, struct err *e)
+{
+	const char *ids[CONFIG_MAX_DISKS + CONFIG_MAX_NETS];
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < cfg->nr_disks; i++)
+		if (cfg->disks[i].id)
+			ids[n++] = cfg->disks[i].id;
+	for (unsigned int i = 0; i < cfg->nr_nets; i++)
+		if (cfg->nets[i].id)
+			ids[n++] = cfg->nets[i].id;
+	for (unsigned int i = 0; i < n; i++)
+		for (unsigned int j = i + 1; j < n; j++)
+			if (!strcmp(ids[i], ids[j]))
+				return err_set(e, "device id '%s' is used twice", ids[i]);
+	return 0;
+}
+
 int config_validate(const struct vm_config *cfg, struct err *e)
 {
 	uint64_t host = host_memory();
@@ -109,5 +137,203 @@ int config_validate(const struct vm_config *cfg, struct err *e)
 			       " MiB)", cfg->memory >> 20, host >> 20);
 	if (cfg->serial == SERIAL_FILE && (!cfg->serial_path || !*cfg->serial_path))
 		return err_set(e, "--serial file: needs a path (file:PATH)");
+	for (unsigned int i = 0; i < cfg->nr_disks; i++)
+		if (cfg->disks[i].queues > cfg->cpus)
+			return err_set(e, "--disk %s: queues=%u is more than the %u vCPUs",
+				       cfg->disks[i].path, cfg->disks[i].queues, cfg->cpus);
+	for (unsigned int i = 0; i < cfg->nr_nets; i++)
+		if (cfg->nets[i].queues > cfg->cpus)
+			return err_set(e, "--net %s: queues=%u is more than the %u vCPUs",
+				       cfg->nets[i].tap, cfg->nets[i].queues, cfg->cpus);
+	return config_check_ids(cfg, e);
+}
+
+int parse_mac(const char *s, uint8_t mac[6], struct err *e)
+{
+	unsigned int b[6];
+	char tail;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &tail) != 6 || strlen(s) != 17)
+		return err_set(e, "mac '%s' is not of the form 52:54:00:12:34:56", s);
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	if (mac[0] & 1)
+		return err_set(e, "mac '%s' is a multicast address", s);
+	if (!(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]))
+		return err_set(e, "mac '%s' is all zeroes", s);
+	return 0;
+}
+
+/*
+ * A comma-separated list of key=value (or bare flag) items, each handled by the entry
+ * of a table; unknown keys, repeated keys and missing values are errors that name the
+ * option and the key.
+ */
+struct kv_key {
+	const char *key;
+	bool flag; /* takes no value */
+	int (*set)(void *target, const char *value, struct err *e);
+};
+
+static int parse_kv(const char *option, const char *spec, const struct kv_key *keys,
+		    unsigned int nr_keys, void *target, struct err *e)
+{
+	char *copy = strdup(spec), *save = NULL, *item;
+	uint32_t seen = 0;
+	int ret = 0;
+
+	if (!copy)
+		return err_set(e, "out of memory");
+	if (!*spec)
+		ret = err_set(e, "%s: empty value", option);
+	for (item = strtok_r(copy, ",", &save); item && !ret; item = strtok_r(NULL, ",", &save)) {
+		char *value = strchr(item, '=');
+		unsigned int i;
+
+		if (value)
+			*value++ = '\0';
+		for (i = 0; i < nr_keys && strcmp(keys[i].key, item); i++)
+			;
+		if (i == nr_keys)
+			ret = err_set(e, "%s: unknown key '%s'", option, item);
+		else if (seen & (1U << i))
+			ret = err_set(e, "%s: '%s' given twice", option, item);
+		else if (keys[i].flag && value)
+			ret = err_set(e, "%s: '%s' takes no value", option, item);
+		else if (!keys[i].flag && (!value || !*value))
+			ret = err_set(e, "%s: '%s' needs a value (%s=...)", option, item, item);
+		else if (keys[i].set(target, value, e))
+			ret = err_prefix(e, "%s", option);
+		seen |= 1U << i;
+	}
+	free(copy);
+	return ret;
+}
+
+static int set_str(char **field, const char *value, struct err *e)
+{
+	free(*field);
+	*field = strdup(value);
+	return *field ? 0 : err_set(e, "out of memory");
+}
+
+static int set_queues(unsigned int *field, const char *value, struct err *e)
+{
+	unsigned long long n;
+
+	if (parse_uint(value, 1, CONFIG_MAX_QUEUES, &n))
+		return err_set(e, "queues '%s' must be a number from 1 to %d", value,
+			       CONFIG_MAX_QUEUES);
+	*field = (unsigned int)n;
+	return 0;
+}
+
+static int set_id(char **field, const char *value, struct err *e)
+{
+	if (strlen(value) > CONFIG_ID_MAX)
+		return err_set(e, "id '%s' is longer than %d characters", value, CONFIG_ID_MAX);
+	return set_str(field, value, e);
+}
+
+static int disk_path(void *t, const char *v, struct err *e)
+{
+	return set_str(&((struct disk_config *)t)->path, v, e);
+}
+
+static int disk_readonly(void *t, const char *v, struct err *e)
+{
+	((struct disk_config *)t)->readonly = true;
+	return 0;
+}
+
+static int disk_cache(void *t, const char *v, struct err *e)
+{
+	struct disk_config *d = t;
+
+	if (!strcmp(v, "none"))
+		d->cache = DISK_CACHE_NONE;
+	else if (!strcmp(v, "writeback"))
+		d->cache = DISK_CACHE_WRITEBACK;
+	else
+		return err_set(e, "cache '%s' must be none or writeback", v);
+	return 0;
+}
+
+static int disk_queues(void *t, const char *v, struct err *e)
+{
+	return set_queues(&((struct disk_config *)t)->queues, v, e);
+}
+
+static int disk_id(void *t, const char *v, struct err *e)
+{
+	return set_id(&((struct disk_config *)t)->id, v, e);
+}
+
+static const struct kv_key disk_keys[] = {
+	{ "path", false, disk_path },	{ "readonly", true, disk_readonly },
+	{ "cache", false, disk_cache }, { "queues", false, disk_queues },
+	{ "id", false, disk_id },
+};
+
+int config_add_disk(struct vm_config *cfg, const char *spec, struct err *e)
+{
+	struct disk_config *d;
+
+	if (cfg->nr_disks == CONFIG_MAX_DISKS)
+		return err_set(e, "--disk: at most %d disks", CONFIG_MAX_DISKS);
+	d = &cfg->disks[cfg->nr_disks++];
+	memset(d, 0, sizeof(*d));
+	if (parse_kv("--disk", spec, disk_keys, sizeof(disk_keys) / sizeof(disk_keys[0]), d, e))
+		return -1;
+	if (!d->path)
+		return err_set(e, "--disk: path=FILE is required");
+	return 0;
+}
+
+static int net_tap(void *t, const char *v, struct err *e)
+{
+	if (strlen(v) >= 16) /* IFNAMSIZ */
+		return err_set(e, "tap name '%s' is longer than 15 characters", v);
+	return set_str(&((struct net_config *)t)->tap, v, e);
+}
+
+static int net_mac(void *t, const char *v, struct err *e)
+{
+	struct net_config *n = t;
+
+	n->has_mac = true;
+	return parse_mac(v, n->mac, e);
+}
+
+static int net_queues(void *t, const char *v, struct err *e)
+{
+	return set_queues(&((struct net_config *)t)->queues, v, e);
+}
+
+static int net_id(void *t, const char *v, struct err *e)
+{
+	return set_id(&((struct net_config *)t)->id, v, e);
+}
+
+static const struct kv_key net_keys[] = {
+	{ "tap", false, net_tap },
+	{ "mac", false, net_mac },
+	{ "queues", false, net_queues },
+	{ "id", false, net_id },
+};
+
+int config_add_net(struct vm_config *cfg, const char *spec, struct err *e)
+{
+	struct net_config *n;
+
+	if (cfg->nr_nets == CONFIG_MAX_NETS)
+		return err_set(e, "--net: at most %d network devices", CONFIG_MAX_NETS);
+	n = &cfg->nets[cfg->nr_nets++];
+	memset(n, 0, sizeof(*n));
+	if (parse_kv("--net", spec, net_keys, sizeof(net_keys) / sizeof(net_keys[0]), n, e))
+		return -1;
+	if (!n->tap)
+		return err_set(e, "--net: tap=NAME is required");
 	return 0;
 }

@@ -21,6 +21,31 @@
 
 enum serial_mode { SERIAL_STDIO = 0, SERIAL_FILE, SERIAL_NONE };
 
+#define CONFIG_MAX_DISKS 16
+#define CONFIG_MAX_NETS 8
+#define CONFIG_MAX_QUEUES 64
+#define CONFIG_ID_MAX 20 /* virtio-blk's serial is 20 bytes */
+
+enum disk_cache { DISK_CACHE_WRITEBACK = 0, DISK_CACHE_NONE };
+
+/* --disk path=FILE[,readonly][,cache=none|writeback][,queues=N][,id=NAME] */
+struct disk_config {
+	char *path;
+	bool readonly;
+	enum disk_cache cache;
+	unsigned int queues; /* 0 = one per vCPU */
+	char *id;
+};
+
+/* --net tap=NAME[,mac=MAC][,queues=N][,id=NAME] */
+struct net_config {
+	char *tap;
+	uint8_t mac[6];
+	bool has_mac;        /* else derived from the TAP name */
+	unsigned int queues; /* queue pairs; 0 = 1 */
+	char *id;
+};
+
 struct vm_config {
 	char *kernel_path;
 	char *initrd_path;   /* NULL = none */
@@ -32,12 +57,22 @@ struct vm_config {
 	char *dump_dtb_path; /* NULL = none */
 	char *kvm_path;      /* /dev/kvm unless overridden (tests) */
 	int log_level;
+	struct disk_config disks[CONFIG_MAX_DISKS];
+	unsigned int nr_disks;
+	struct net_config nets[CONFIG_MAX_NETS];
+	unsigned int nr_nets;
 };
 
 void config_init(struct vm_config *cfg);
 void config_free(struct vm_config *cfg);
 /* Checks that need no KVM: required fields, ranges, host memory. */
 int config_validate(const struct vm_config *cfg, struct err *e);
+
+/* Parse one --disk / --net value and append it to cfg. */
+int config_add_disk(struct vm_config *cfg, const char *spec, struct err *e);
+int config_add_net(struct vm_config *cfg, const char *spec, struct err *e);
+/* "52:54:00:12:34:56" -> 6 bytes; rejects multicast and all-zero addresses. */
+int parse_mac(const char *s, uint8_t mac[6], struct err *e);
 
 /* "512M", "2G", "131072K", "1073741824B"; a bare number is MiB. */
 int parse_size(const char *s, uint64_t *out, struct err *e);

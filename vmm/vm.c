@@ -23,6 +23,7 @@
 #include "arch/x86/mptable.h"
 #include "lib/log.h"
 #include "vmm/vcpu.h"
+#include "vmm/virtio_devices.h"
 
 #define KVM_API_VERSION_EXPECTED 12
 static const char panic_banner[] = "Kernel panic - not syncing";
@@ -388,8 +389,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	vm->buses_ready = true;
 	if (open_kvm(vm, e) || create_vm(vm, e) || setup_memory(vm, e))
 		return -1;
+	if (hv_kvm_init(&vm->hv, vm->vm_fd, e))
+		return -1;
+	vm->hv_ready = true;
 	vm->devices_ready = true;
-	if (setup_devices(vm, e) || vcpus_create(vm, e) || load_guest(vm, e))
+	if (setup_devices(vm, e) || vm_create_virtio_devices(vm, e) || vcpus_create(vm, e) ||
+	    load_guest(vm, e))
 		return -1;
 	return 0;
 }
@@ -501,6 +506,9 @@ void vm_destroy(struct vm *vm)
 {
 	vcpus_destroy(vm);
 	console_close(&vm->console);
+	vm_destroy_virtio_devices(vm);
+	if (vm->hv_ready)
+		hv_kvm_destroy(&vm->hv);
 	free(vm->cpuid);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);

@@ -27,9 +27,21 @@
 #include "lib/guest_mem.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
+#include "vmm/hv_kvm.h"
 
 struct kvm_run;
 struct kvm_cpuid2;
+struct virtio_device;
+struct virtio_pci;
+
+#define VM_MAX_VIRTIO_DEVICES (CONFIG_MAX_DISKS + CONFIG_MAX_NETS)
+
+/* A virtio device model and the transport that serves it. */
+struct vm_virtio_dev {
+	char name[32];
+	struct virtio_device *dev;
+	struct virtio_pci *pci;
+};
 
 enum vm_end {
 	VM_RUNNING = 0,
@@ -72,6 +84,10 @@ struct vm {
 	struct vcpu *vcpus;
 	unsigned int nr_vcpus;
 	struct evloop loop;
+	struct hv_kvm hv;
+	bool hv_ready;
+	struct vm_virtio_dev virtio[VM_MAX_VIRTIO_DEVICES];
+	unsigned int nr_virtio;
 	int serial_out_fd; /* owned when serial=file */
 	bool loop_ready, buses_ready, devices_ready; /* what vm_destroy must undo */
 

@@ -141,3 +141,89 @@ Test(cli, help_and_version_exit_ok)
 	cr_assert_eq(PARSE(&cfg, &e, "run", "--help"), CLI_EXIT_OK);
 	config_free(&cfg);
 }
+
+Test(devices, disk_spec_full)
+{
+	struct vm_config cfg;
+	struct err e;
+
+	cr_assert_eq(PARSE(&cfg, &e, "run", "-k/k", "--cpus", "4", "--disk",
+			   "path=/img,readonly,cache=none,queues=2,id=root", "--disk", "path=/b"),
+		     CLI_RUN, "%s", e.msg);
+	cr_assert_eq(cfg.nr_disks, 2);
+	cr_assert_str_eq(cfg.disks[0].path, "/img");
+	cr_assert(cfg.disks[0].readonly);
+	cr_assert_eq(cfg.disks[0].cache, DISK_CACHE_NONE);
+	cr_assert_eq(cfg.disks[0].queues, 2);
+	cr_assert_str_eq(cfg.disks[0].id, "root");
+	cr_assert_not(cfg.disks[1].readonly);
+	cr_assert_eq(cfg.disks[1].cache, DISK_CACHE_WRITEBACK);
+	cr_assert_eq(cfg.disks[1].queues, 0, "0 = one per vCPU");
+	config_free(&cfg);
+}
+
+Test(devices, net_spec_full)
+{
+	struct vm_config cfg;
+	struct err e;
+	const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0xef };
+
+	cr_assert_eq(PARSE(&cfg, &e, "run", "-k/k", "--cpus", "2", "--net",
+			   "tap=tap0,mac=52:54:00:ab:cd:ef,queues=2,id=eth"),
+		     CLI_RUN, "%s", e.msg);
+	cr_assert_eq(cfg.nr_nets, 1);
+	cr_assert_str_eq(cfg.nets[0].tap, "tap0");
+	cr_assert(cfg.nets[0].has_mac);
+	cr_assert_arr_eq(cfg.nets[0].mac, mac, 6);
+	cr_assert_eq(cfg.nets[0].queues, 2);
+	config_free(&cfg);
+}
+
+static const struct {
+	const char *name, *opt, *spec, *msg;
+} bad_devices[] = {
+	{ "disk without path", "--disk", "readonly", "path=FILE is required" },
+	{ "disk unknown key", "--disk", "path=/x,speed=9", "unknown key 'speed'" },
+	{ "disk repeated key", "--disk", "path=/x,path=/y", "'path' given twice" },
+	{ "disk flag with value", "--disk", "path=/x,readonly=yes", "'readonly' takes no value" },
+	{ "disk empty value", "--disk", "path=", "'path' needs a value" },
+	{ "disk bad cache", "--disk", "path=/x,cache=fast", "cache 'fast'" },
+	{ "disk zero queues", "--disk", "path=/x,queues=0", "queues '0'" },
+	{ "disk queues beyond vcpus", "--disk", "path=/x,queues=2", "more than the 1 vCPUs" },
+	{ "disk id too long", "--disk", "path=/x,id=abcdefghijklmnopqrstuvwxyz", "longer than 20" },
+	{ "empty disk", "--disk", "", "empty value" },
+	{ "net without tap", "--net", "mac=52:54:00:00:00:01", "tap=NAME is required" },
+	{ "net bad mac", "--net", "tap=t0,mac=52:54:00:00:00", "not of the form" },
+	{ "net mac junk", "--net", "tap=t0,mac=52:54:00:00:00:0g", "not of the form" },
+	{ "net multicast mac", "--net", "tap=t0,mac=01:00:5e:00:00:01", "multicast" },
+	{ "net zero mac", "--net", "tap=t0,mac=00:00:00:00:00:00", "all zeroes" },
+	{ "net long tap name", "--net", "tap=abcdefghijklmnopq", "longer than 15" },
+	{ "net queues beyond vcpus", "--net", "tap=t0,queues=3", "more than the 1 vCPUs" },
+};
+
+Test(devices, bad_specs_are_named)
+{
+	for (unsigned int i = 0; i < sizeof(bad_devices) / sizeof(bad_devices[0]); i++) {
+		char *argv[] = { "vqvm", "run", "-k/k", (char *)bad_devices[i].opt,
+				 (char *)bad_devices[i].spec, NULL };
+		struct vm_config cfg;
+		struct err e;
+
+		cr_assert_eq(parse(&cfg, &e, 5, argv), CLI_ERROR, "%s", bad_devices[i].name);
+		cr_assert(strstr(e.msg, bad_devices[i].msg), "%s: message was '%s'",
+			  bad_devices[i].name, e.msg);
+		config_free(&cfg);
+	}
+}
+
+Test(devices, duplicate_ids)
+{
+	struct vm_config cfg;
+	struct err e;
+
+	cr_assert_eq(PARSE(&cfg, &e, "run", "-k/k", "--disk", "path=/a,id=x", "--net",
+			   "tap=t0,id=x"),
+		     CLI_ERROR);
+	cr_assert(strstr(e.msg, "'x' is used twice"), "%s", e.msg);
+	config_free(&cfg);
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The virtio-pci modern transport (virtio 1.2 section 4.1): puts a transport-neutral
+ * virtio_device (virtio/device.h) on PCI bus 0 as a non-transitional function that the
+ * stock Linux virtio_pci driver binds.
+ *
+ * Identity: vendor 0x1AF4, device 0x1040 + virtio device type, revision 1, subsystem
+ * 0x1AF4:0x0040 + type (the spec wants >= 0x40 for non-transitional devices), class
+ * 0x020000 (net), 0x018000 (block), 0xff0000 (anything else). No INTx pin: MSI-X only.
+ *
+ * BAR0, 32-bit MMIO, 16 KiB, the virtio structures (one 4 KiB page each):
+ *   0x0000 common config (0x3c bytes, virtio 1.2 layout with queue_reset)
+ *   0x1000 ISR status (1 byte, read-to-clear)
+ *   0x2000 device config (dev->config_size bytes, at most 4 KiB; no capability if 0)
+ *   0x3000 notify: queue q's doorbell at 0x3000 + 4 * q (notify_off_multiplier 4,
+ *          queue_notify_off = q), one KVM ioeventfd each (16-bit write, no datamatch)
+ * BAR4, 32-bit MMIO, >= 4 KiB: the MSI-X table at 0 and the PBA at half the BAR.
+ *   nr_queues + 1 vectors (the driver chooses which event uses which one).
+ * Capabilities: COMMON, NOTIFY, ISR, DEVICE, PCI_CFG (the config-space window onto
+ * the BARs, which works even with memory decoding off) and MSI-X.
+ *
+ * Hostile guests: every common-config field is accessed at its natural width only
+ * (8-bit status and generation, 16-bit queue fields and vectors, 32-bit feature words
+ * and ring address halves); any other access, or one outside a structure, reads 0 and
+ * is ignored. Queue fields of a queue_select past num_queues read 0 and ignore writes.
+ * queue_size and ring addresses of an enabled queue are read-only. Status bits are
+ * sticky until the driver writes 0 (a driver cannot clear DRIVER_OK to "pause" the
+ * device). The MSI-X table takes 4- and 8-byte aligned accesses, the PBA is read-only.
+ *
+ * Threads and locks. Config-space hooks run on vCPU threads under the PCI host lock,
+ * BAR accesses on vCPU threads without it; kicks and the device's interrupts come
+ * from the device's event loop. Two locks per transport, in this order:
+ *
+ *   PCI host lock -> vp->lock -> the device's own lock(s) -> vp->irq_lock -> hv lock
+ *
+ * vp->lock serialises the driver-facing state machine (common config, feature and
+ * queue setup, status, BAR placement) and is held while calling dev->ops (reset,
+ * activate, config_read/write, queue_reset). It is never taken on the event loop, so
+ * dev->ops->reset may wait for the loop to finish in-flight I/O. vp->irq_lock is a leaf
+ * lock for what the loop also touches: status, ISR, config generation, vector
+ * assignments, the MSI-X table and PBA, and which queues take kicks; queue_interrupt,
+ * config_interrupt and needs_reset only take it, so a device may call them with its own
+ * lock held. Kicks reach dev->ops->queue_notify only for queues that were live when
+ * the kick was read (after DRIVER_OK activated them, until reset); a kick racing a
+ * reset must still be dropped by the device itself (its reset waits for queue_notify).
+ *
+ * Calls into the device: activate at DRIVER_OK, and again when the driver re-enables
+ * a queue after a queue reset (VIRTIO_F_RING_RESET; activate must start the active
+ * queues that are not running and leave running ones alone); queue_reset for
+ * queue_reset = 1 once the device runs (RING_RESET is offered only if the device has
+ * queue_reset); reset for device_status = 0 and at destruction. A failed activation
+ * or an unusable ring sets DEVICE_NEEDS_RESET and raises the config interrupt.
+ */
+#ifndef VQVM_VIRTIO_PCI_H
+#define VQVM_VIRTIO_PCI_H
+
+#include <stdint.h>
+
+#include "devices/pci.h"
+#include "lib/err.h"
+#include "lib/hv.h"
+#include "virtio/device.h"
+
+#define VIRTIO_PCI_VENDOR 0x1af4
+#define VIRTIO_PCI_DEVICE_BASE 0x1040
+#define VIRTIO_PCI_SUBSYS_BASE 0x0040
+
+#define VIRTIO_PCI_BAR 0
+#define VIRTIO_PCI_BAR_SIZE 0x4000
+#define VIRTIO_PCI_COMMON_OFFSET 0x0000
+#define VIRTIO_PCI_COMMON_SIZE 0x3c
+#define VIRTIO_PCI_ISR_OFFSET 0x1000
+#define VIRTIO_PCI_DEVICE_OFFSET 0x2000
+#define VIRTIO_PCI_NOTIFY_OFFSET 0x3000
+#define VIRTIO_PCI_NOTIFY_MULTIPLIER 4
+#define VIRTIO_PCI_MSIX_BAR 4
+
+#define VIRTIO_PCI_MAX_QUEUES 1024 /* doorbells fill the 4 KiB notify page */
+#define VIRTIO_PCI_MAX_CONFIG 0x1000
+
+struct virtio_pci;
+
+/*
+ * Wrap dev (ops, vqs with max_size set, config_size, mem and loop filled in) in a PCI
+ * function and register it in the first free slot of host. hv provides ioeventfds and
+ * MSI routes. Sets dev->transport. Call on dev->loop's thread, or before that loop
+ * runs: it starts watching the queues' kick eventfds there.
+ */
+int virtio_pci_create(struct virtio_pci **out, struct virtio_device *dev,
+		      struct pci_host *host, const struct hv *hv, struct err *e);
+/*
+ * Unregister the function, reset the device (dev->ops->reset: no more I/O or
+ * interrupts), drop ioeventfds, irqfds and MSI routes, free the transport. Does not
+ * destroy dev. Call with the vCPUs stopped, on the loop thread, after that loop has
+ * stopped for good: the kick watches are cancelled but their final completions are
+ * never reaped, so the loop must not run again (no hot-unplug yet).
+ */
+void virtio_pci_destroy(struct virtio_pci *vp);
+/* The function's slot << 3 (for logs and the device tree). */
+uint8_t virtio_pci_devfn(const struct virtio_pci *vp);
+
+#endif
