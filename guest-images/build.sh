@@ -21,7 +21,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 prog=build.sh
 
 # Modules of the default guest initramfs (dependencies are added by mkinitramfs.sh).
-GUEST_MODULES="virtio_pci virtio_mmio virtio_blk virtio_net"
+# ext4 mounts the tools disk (and root file systems on managed disks).
+GUEST_MODULES="virtio_pci virtio_mmio virtio_blk virtio_net ext4 crc32c_generic"
 
 die() { echo "$prog: $*" >&2; exit 1; }
 log() { echo "$prog: $*" >&2; }
@@ -119,4 +120,12 @@ if stale "$initrd" "$stamp" "$here/init" "$here/mkinitramfs.sh" "$here/build.sh"
 		--modules "$GUEST_MODULES"
 	mv -f "$initrd.tmp.gz" "$initrd"
 	log "initrd.cpio.gz: busybox, init, $GUEST_MODULES"
+fi
+
+# --- 5. tools disk (fio, iperf3) for I/O tests and benchmarks -----------------
+tools=$out/tools.ext4
+if stale "$tools" "$here/mktools.sh" "$(command -v fio || echo /usr/bin/fio)" \
+	"$(command -v iperf3 || echo /usr/bin/iperf3)"; then
+	"$here/mktools.sh" "$tools"
+	log "tools.ext4: fio, iperf3 and their libraries"
 fi
