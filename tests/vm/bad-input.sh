@@ -60,6 +60,45 @@ case_ "cmdline too long" 1 "cmdline.*exceed the limit" -- \
 case_ "serial file in a missing directory" 1 "file:$work/no/dir" -- \
 	run --kernel "$kernel" --serial "file:$work/no/dir"
 
+# Devices (virtio-blk, virtio-net): refused before the guest starts.
+truncate -s 1000 "$work/odd.img"
+truncate -s 1M "$work/ok.img"
+case_ "disk missing" 1 "--disk $work/nope.img.*No such file" -- \
+	run --kernel "$kernel" --disk "path=$work/nope.img"
+case_ "disk empty" 1 "--disk $work/empty.*empty" -- run --kernel "$kernel" --disk "path=$work/empty"
+case_ "disk not a multiple of 512" 1 "--disk $work/odd.img.*512" -- \
+	run --kernel "$kernel" --disk "path=$work/odd.img"
+case_ "disk is a directory" 1 "--disk $work:" -- run --kernel "$kernel" --disk "path=$work"
+case_ "disk spec without path" 2 "--disk: path=FILE is required" -- \
+	run --kernel "$kernel" --disk "readonly"
+case_ "disk queues beyond vCPUs" 2 "queues=4 is more than the 2 vCPUs" -- \
+	run --kernel "$kernel" --cpus 2 --disk "path=$work/ok.img,queues=4"
+case_ "MAC does not parse" 2 "mac '52:54:00:zz:00:01'" -- \
+	run --kernel "$kernel" --net "tap=vqbad0,mac=52:54:00:zz:00:01"
+case_ "net queues beyond vCPUs" 2 "queues=2 is more than the 1 vCPUs" -- \
+	run --kernel "$kernel" --net "tap=vqbad0,queues=2"
+case_ "TAP missing" 1 "tap 'vqnosuchtap' does not exist" -- \
+	run --kernel "$kernel" --net "tap=vqnosuchtap"
+
+# A TAP another vqvm holds is busy. In a private network namespace, so nothing of
+# this test is visible outside it.
+if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && command -v unshare >/dev/null; then
+	unshare --net -- bash -c '
+		ip tuntap add dev vqbusy0 mode tap || exit 3
+		"$1" run --kernel "$2" --serial none --net tap=vqbusy0 </dev/null >/dev/null 2>&1 &
+		holder=$!
+		sleep 1
+		timeout 20 "$1" run --kernel "$2" --serial none --net tap=vqbusy0 </dev/null 2>"$3"
+		rc=$?
+		kill "$holder"; wait "$holder"
+		exit "$rc"' _ "$vqvm" "$tiny/tiny-spin.bzImage" "$work/busy.err"
+	status=$?
+	check "TAP busy: exit 1" expect_status 1 "$status"
+	check "TAP busy: named" expect_line "$work/busy.err" "tap 'vqbusy0' is in use"
+else
+	echo "SKIP: TAP busy (needs root, /dev/net/tun and unshare)"
+fi
+
 "$vqvm" --help >"$work/help" 2>&1
 check "--help exits 0 and documents run" expect_line "$work/help" '^Usage: vqvm run'
 "$vqvm" --version >"$work/version" 2>&1
