@@ -40,8 +40,9 @@ static int create_disk(struct vm *vm, unsigned int i, struct err *e)
 	};
 	struct virtio_device *dev;
 
+	/* blk's messages name the file already. */
 	if (blk_create(&dev, &bc, &vm->mem, &vm->loop, e))
-		return err_prefix(e, "--disk %s", d->path);
+		return -1;
 	return attach(vm, dev, "blk", i, d->id, e);
 }
 
@@ -58,8 +59,9 @@ static int create_net(struct vm *vm, unsigned int i, struct err *e)
 	/* An all-zero MAC asks net_create to derive one from the TAP name. */
 	if (n->has_mac)
 		memcpy(nc.mac, n->mac, sizeof(nc.mac));
+	/* net's messages name the TAP already. */
 	if (net_create(&dev, &nc, &vm->mem, &vm->loop, e))
-		return err_prefix(e, "--net %s", n->tap);
+		return -1;
 	return attach(vm, dev, "net", i, n->id, e);
 }
 

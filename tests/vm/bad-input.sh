@@ -63,12 +63,12 @@ case_ "serial file in a missing directory" 1 "file:$work/no/dir" -- \
 # Devices (virtio-blk, virtio-net): refused before the guest starts.
 truncate -s 1000 "$work/odd.img"
 truncate -s 1M "$work/ok.img"
-case_ "disk missing" 1 "--disk $work/nope.img.*No such file" -- \
+case_ "disk missing" 1 "disk .$work/nope.img.: No such file" -- \
 	run --kernel "$kernel" --disk "path=$work/nope.img"
-case_ "disk empty" 1 "--disk $work/empty.*empty" -- run --kernel "$kernel" --disk "path=$work/empty"
-case_ "disk not a multiple of 512" 1 "--disk $work/odd.img.*512" -- \
+case_ "disk empty" 1 "disk .$work/empty.*empty" -- run --kernel "$kernel" --disk "path=$work/empty"
+case_ "disk not a multiple of 512" 1 "disk .$work/odd.img.*512" -- \
 	run --kernel "$kernel" --disk "path=$work/odd.img"
-case_ "disk is a directory" 1 "--disk $work:" -- run --kernel "$kernel" --disk "path=$work"
+case_ "disk is a directory" 1 "disk .$work.: a directory" -- run --kernel "$kernel" --disk "path=$work"
 case_ "disk spec without path" 2 "--disk: path=FILE is required" -- \
 	run --kernel "$kernel" --disk "readonly"
 case_ "disk queues beyond vCPUs" 2 "queues=4 is more than the 2 vCPUs" -- \
