@@ -172,14 +172,20 @@ void evloop_stop(struct evloop *loop)
 
 int evloop_run(struct evloop *loop)
 {
+	int ret = 0;
+
+	__atomic_store_n(&loop->thread, pthread_self(), __ATOMIC_RELAXED);
 	while (!__atomic_load_n(&loop->stop, __ATOMIC_ACQUIRE)) {
 		struct io_uring_cqe *cqe;
 		unsigned int head, seen = 0;
-		int ret;
 
 		ret = io_uring_submit_and_wait(&loop->ring, 1);
-		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
-			return ret;
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+			/* Dead for good: whoever waits for this loop must see it stopped. */
+			__atomic_store_n(&loop->stop, true, __ATOMIC_RELEASE);
+			break;
+		}
+		ret = 0;
 		io_uring_for_each_cqe(&loop->ring, head, cqe) {
 			struct evloop_op *op = io_uring_cqe_get_data(cqe);
 			bool more = cqe->flags & IORING_CQE_F_MORE;
@@ -193,5 +199,13 @@ int evloop_run(struct evloop *loop)
 		}
 		io_uring_cq_advance(&loop->ring, seen);
 	}
-	return 0;
+	__atomic_store_n(&loop->thread, (pthread_t)0, __ATOMIC_RELAXED);
+	return ret;
+}
+
+bool evloop_on_thread(const struct evloop *loop)
+{
+	pthread_t t = __atomic_load_n(&loop->thread, __ATOMIC_RELAXED);
+
+	return t && pthread_equal(t, pthread_self());
 }

@@ -42,6 +42,7 @@ struct evloop {
 	struct evloop_op wake_op;
 	pthread_mutex_t call_lock;
 	struct evloop_call *calls, **calls_tail;
+	pthread_t thread; /* atomic: the thread inside evloop_run, 0 when none */
 };
 
 int evloop_init(struct evloop *loop, unsigned int entries);
@@ -63,7 +64,15 @@ int evloop_timer(struct evloop *loop, struct evloop_op *op, struct __kernel_time
 void evloop_call(struct evloop *loop, struct evloop_call *call, void (*fn)(void *), void *arg);
 /* From any thread: make evloop_run return after the current iteration. */
 void evloop_stop(struct evloop *loop);
-/* Process completions until evloop_stop. Returns 0, or -errno on a ring failure. */
+/*
+ * Process completions until evloop_stop. Returns 0, or -errno on a ring failure, after
+ * which the loop counts as stopped (loop->stop set) as if evloop_stop had been called.
+ */
 int evloop_run(struct evloop *loop);
+/*
+ * From any thread: is the caller the thread running loop (in evloop_run)? Code that
+ * would wait for the loop to reap something must not do so on that thread.
+ */
+bool evloop_on_thread(const struct evloop *loop);
 
 #endif

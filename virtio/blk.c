@@ -132,7 +132,6 @@ struct blk {
 	uint32_t dio_mem_align; /* O_DIRECT buffer address alignment */
 	uint32_t discard_align; /* sectors */
 	uint64_t features;
-	pthread_t loop_thread;  /* 0 until the loop first called in; atomic */
 	char id[BLK_ID_BYTES];
 	struct virtio_blk_config config;
 	struct blk_queue q[];
@@ -328,9 +327,15 @@ static bool blk_range_ok(const struct blk *b, uint64_t sector, uint64_t len, uin
 	return true;
 }
 
+/* Where the queue's requests are submitted, completed and cancelled. */
+static struct evloop *blk_queue_loop(const struct blk_queue *q)
+{
+	return virtio_queue_loop(&q->blk->dev, q->index);
+}
+
 static struct io_uring_sqe *blk_sqe(struct blk_req *r)
 {
-	struct io_uring_sqe *sqe = evloop_sqe(r->q->blk->dev.loop, &r->op);
+	struct io_uring_sqe *sqe = evloop_sqe(blk_queue_loop(r->q), &r->op);
 
 	if (!sqe)
 		blk_warn(r->q, "%s: io_uring submission queue full", r->type->name);
@@ -672,18 +677,12 @@ static void blk_process(struct blk_queue *q)
 
 /* ---- event loop entry points ---- */
 
-static void blk_note_loop_thread(struct blk *b)
-{
-	__atomic_store_n(&b->loop_thread, pthread_self(), __ATOMIC_RELAXED);
-}
-
 static void blk_req_done(struct evloop_op *op, int res, bool more)
 {
 	struct blk_req *r = op->opaque;
 	struct blk_queue *q = r->q;
 	int status;
 
-	blk_note_loop_thread(q->blk);
 	pthread_mutex_lock(&q->lock);
 	if (!q->running) {
 		/* Stopped: the guest gets nothing, the waiting reset gets its wake-up. */
@@ -713,7 +712,6 @@ static void blk_queue_notify(struct virtio_device *dev, unsigned int index)
 	if (index >= dev->nr_queues)
 		return;
 	q = &b->q[index];
-	blk_note_loop_thread(b);
 	pthread_mutex_lock(&q->lock);
 	/* A kick that raced a reset, or came before activate, is dropped here. */
 	if (q->running)
@@ -741,7 +739,7 @@ static void blk_cancel(void *arg)
 
 	pthread_mutex_lock(&q->lock);
 	for (struct blk_req *r = q->inflight; r; r = r->next) {
-		struct io_uring_sqe *sqe = evloop_sqe(q->blk->dev.loop, &q->cancel_op);
+		struct io_uring_sqe *sqe = evloop_sqe(blk_queue_loop(q), &q->cancel_op);
 
 		if (!sqe)
 			break;
@@ -755,27 +753,27 @@ static void blk_cancel(void *arg)
 
 /* ---- stopping ---- */
 
-static bool blk_loop_stopped(const struct blk *b)
+static bool blk_loop_stopped(const struct blk_queue *q)
 {
-	return __atomic_load_n(&b->dev.loop->stop, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&blk_queue_loop(q)->stop, __ATOMIC_ACQUIRE);
 }
 
-static bool blk_on_loop_thread(struct blk *b)
+/* Are we on the thread that runs this queue's loop (the only one that can reap it)? */
+static bool blk_on_loop_thread(const struct blk_queue *q)
 {
-	pthread_t t = __atomic_load_n(&b->loop_thread, __ATOMIC_RELAXED);
-
-	return t && pthread_equal(t, pthread_self());
+	return evloop_on_thread(blk_queue_loop(q));
 }
 
-static void blk_wait_idle(struct blk_queue *q, bool on_loop)
+static void blk_wait_idle(struct blk_queue *q)
 {
 	struct blk *b = q->blk;
+	bool on_loop = blk_on_loop_thread(q);
 
 	pthread_mutex_lock(&q->lock);
 	while (!blk_queue_idle(q)) {
 		struct timespec until;
 
-		if (blk_loop_stopped(b)) {
+		if (blk_loop_stopped(q)) {
 			log_warn("blk '%s' queue %u: %u requests in flight with the event loop "
 				 "stopped: abandoned", b->path, q->index, q->in_flight);
 			break;
@@ -798,23 +796,26 @@ static void blk_wait_idle(struct blk_queue *q, bool on_loop)
 	pthread_mutex_unlock(&q->lock);
 }
 
+/*
+ * Stop every queue first, then wait for each: with per-queue loops the cancellations
+ * run on all of them at once. Each queue's cancellation goes to its own loop.
+ */
 static void blk_stop(struct blk *b, unsigned int first, unsigned int count)
 {
-	bool on_loop = blk_on_loop_thread(b);
-
 	for (unsigned int i = first; i < first + count; i++) {
 		struct blk_queue *q = &b->q[i];
 
 		pthread_mutex_lock(&q->lock);
 		q->running = false;
-		if (q->in_flight && !q->cancel_queued && !on_loop && !blk_loop_stopped(b)) {
+		if (q->in_flight && !q->cancel_queued && !blk_on_loop_thread(q) &&
+		    !blk_loop_stopped(q)) {
 			q->cancel_queued = true;
-			evloop_call(b->dev.loop, &q->cancel_call, blk_cancel, q);
+			evloop_call(blk_queue_loop(q), &q->cancel_call, blk_cancel, q);
 		}
 		pthread_mutex_unlock(&q->lock);
 	}
 	for (unsigned int i = first; i < first + count; i++)
-		blk_wait_idle(&b->q[i], on_loop);
+		blk_wait_idle(&b->q[i]);
 }
 
 /* ---- virtio_device_ops ---- */

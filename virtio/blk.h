@@ -22,22 +22,27 @@
  * - GET_ID: the configured id, NUL-padded to 20 bytes.
  * - Config space is struct virtio_blk_config, read-only (CONFIG_WCE is not offered).
  *
- * Threads and locks. Each queue has a mutex that guards everything about it: whether it
- * runs, its in-flight requests and its virtqueue. The event loop takes it in
- * queue_notify and for each completion, and calls queue_interrupt and needs_reset with
- * it held (transports make those callbacks take only leaf locks). activate, reset,
- * queue_reset and destroy run on any thread (vCPU threads under the transport's lock):
- * reset clears "running" under the lock, asks the loop to cancel what is in flight,
- * and waits on a condition variable until the last completion (and cancellation) of
- * the queue was reaped. So after reset returns nothing more reads or writes guest
- * memory or the file for that queue, and nothing is pushed or signalled, until
- * activate starts it again. Consequences:
- * - reset may be called on the loop thread only when the queue is idle; with requests
- *   in flight it would wait for itself, which is reported and aborts. (A caller that
- *   must reset from the loop needs an asynchronous reset in device.h.)
- * - If the loop has been stopped for good (evloop_stop), reset does not wait: it
- *   abandons what is still in flight, and destroy leaks those requests rather than
- *   free memory the kernel may still write.
+ * Threads and locks. Queue q lives on its loop, virtio_queue_loop(dev, q) (device.h):
+ * the device's loop for every queue, unless the VMM set dev->queue_loops, and then each
+ * queue's kicks, requests, completions and cancellations are on its own loop and
+ * thread, and queues run in parallel. Each queue has a mutex that guards everything
+ * about it: whether it runs, its in-flight requests and its virtqueue. Its loop takes
+ * it in queue_notify and for each completion, and calls queue_interrupt and
+ * needs_reset with it held (transports make those callbacks take only leaf locks).
+ * Queues share only what is immutable after create, and one atomic flag (ZERO_RANGE
+ * unsupported). activate, reset, queue_reset and destroy run on any thread (vCPU
+ * threads under the transport's lock): reset clears "running" of every queue it stops
+ * under that queue's lock, asks each queue's loop to cancel what the queue has in
+ * flight, and then waits on each queue's condition variable until its last completion
+ * (and cancellation) was reaped. So after reset returns nothing more reads or writes
+ * guest memory or the file for those queues, and nothing is pushed or signalled, until
+ * activate starts them again. Consequences:
+ * - reset may be called on a queue's loop thread only when that queue is idle; with
+ *   requests in flight it would wait for itself, which is reported and aborts. (A
+ *   caller that must reset from the loop needs an asynchronous reset in device.h.)
+ * - If a queue's loop has been stopped for good (evloop_stop), reset does not wait for
+ *   that queue: it abandons what is still in flight there, and destroy leaks those
+ *   requests rather than free memory the kernel may still write.
  * - activate starts every queue that is active (vq->active) and not running. After a
  *   queue_reset the transport calls activate again once the driver re-enabled it.
  */
@@ -72,8 +77,9 @@ struct blk_config {
 /*
  * Open and check the image (exists, regular file or block device, not empty, size a
  * multiple of 512; with cache=none the file system must accept O_DIRECT) and build the
- * device. Queues are processed on loop. Returns 0, or -1 with e naming the file and
- * the problem.
+ * device. Queues are processed on loop, or on per-queue loops the caller puts in
+ * (*out)->queue_loops before the transport is created. Returns 0, or -1 with e naming
+ * the file and the problem.
  */
 int blk_create(struct virtio_device **out, const struct blk_config *cfg,
 	       const struct guest_mem *mem, struct evloop *loop, struct err *e);

@@ -6,8 +6,12 @@
  * management device's transport virtqueue serves it.
  *
  * Threading: the transport calls ops from vCPU threads (config access, status writes)
- * and the device's event loop (kicks). Devices serialise with their own lock; queue
- * processing happens only on the device's event loop.
+ * and the device's event loops (kicks). Devices serialise with their own lock; queue q
+ * is processed, and its backend I/O submitted and reaped, only on its loop:
+ * virtio_queue_loop(dev, q). That is dev->loop for every queue unless the VMM gave the
+ * device a per-queue table (dev->queue_loops), in which case different queues run on
+ * different threads at once and anything a device shares between queues needs its own
+ * lock or atomics.
  */
 #ifndef VQVM_VIRTIO_DEVICE_H
 #define VQVM_VIRTIO_DEVICE_H
@@ -39,7 +43,7 @@ struct virtio_device_ops {
 	 * then sets DEVICE_NEEDS_RESET).
 	 */
 	int (*activate)(struct virtio_device *dev);
-	/* A kick for queue q arrived (event loop thread). */
+	/* A kick for queue q arrived (on queue q's loop thread). */
 	void (*queue_notify)(struct virtio_device *dev, unsigned int q);
 	/*
 	 * Stop all I/O: wait for or cancel in-flight requests. After it returns, nothing
@@ -54,7 +58,10 @@ struct virtio_device_ops {
 };
 
 struct virtio_transport_ops {
-	/* Raise the interrupt of queue q (honours masking; called on the event loop). */
+	/*
+	 * Raise the interrupt of queue q (honours masking). Called on queue q's loop, so
+	 * with per-queue loops from several threads at once.
+	 */
 	void (*queue_interrupt)(struct virtio_device *dev, unsigned int q);
 	/* Config space changed: bump the generation and raise the config interrupt. */
 	void (*config_interrupt)(struct virtio_device *dev);
@@ -72,6 +79,13 @@ struct virtio_device {
 	struct virtqueue *vqs;   /* nr_queues, allocated by the model */
 	const struct guest_mem *mem;
 	struct evloop *loop;     /* where the model processes queues */
+	/*
+	 * Optional, nr_queues entries: queue q's own loop (its kicks, processing and
+	 * backend I/O), or NULL for dev->loop. NULL table (the default): every queue on
+	 * dev->loop. Set by the VMM after the model is created and before the transport
+	 * is; fixed from then on, and every loop must outlive the device.
+	 */
+	struct evloop **queue_loops;
 	uint64_t driver_features; /* negotiated */
 
 	const struct virtio_transport_ops *transport;
@@ -81,6 +95,14 @@ struct virtio_device {
 static inline bool virtio_has_feature(const struct virtio_device *dev, unsigned int bit)
 {
 	return dev->driver_features & (1ULL << bit);
+}
+
+/* The loop that queue q's kicks, processing and backend I/O run on. */
+static inline struct evloop *virtio_queue_loop(const struct virtio_device *dev, unsigned int q)
+{
+	if (dev->queue_loops && q < dev->nr_queues && dev->queue_loops[q])
+		return dev->queue_loops[q];
+	return dev->loop;
 }
 
 static inline void virtio_queue_interrupt(struct virtio_device *dev, unsigned int q)

@@ -167,7 +167,6 @@ struct net {
 	pthread_mutex_t lock;    /* started and the TAP queues' attachment; after queue locks */
 	bool started;            /* activated since the last reset */
 	unsigned int curr_pairs; /* atomic: pairs the driver uses (VQ_PAIRS_SET) */
-	pthread_t loop_thread;   /* 0 until the loop first called in; atomic */
 	struct virtio_net_config config;
 	struct net_queue q[];
 };
@@ -410,6 +409,12 @@ static void net_warn(struct net_queue *q, const char *fmt, ...)
 
 /* ---- common queue bookkeeping (queue lock held) ---- */
 
+/* Where the queue's kicks, reads, writes, polls, timers and cancellations run. */
+static struct evloop *net_queue_loop(const struct net_queue *q)
+{
+	return virtio_queue_loop(&q->net->dev, q->index);
+}
+
 static bool net_queue_idle(const struct net_queue *q)
 {
 	return !q->in_flight && !q->cancels && !q->cancel_queued && !q->start_queued;
@@ -500,7 +505,7 @@ static void net_tx_inflight_del(struct net_queue *q, struct net_tx_req *r)
 /* The write, or the POLLOUT wait before it. False when the ring is full. */
 static bool net_tx_submit(struct net_tx_req *r)
 {
-	struct io_uring_sqe *sqe = evloop_sqe(r->q->net->dev.loop, &r->op);
+	struct io_uring_sqe *sqe = evloop_sqe(net_queue_loop(r->q), &r->op);
 
 	if (!sqe)
 		return false;
@@ -624,17 +629,11 @@ static bool net_poll_failed(int res)
 	return res < 0 || (res & (POLLERR | POLLHUP | POLLNVAL));
 }
 
-static void net_note_loop_thread(struct net *n)
-{
-	__atomic_store_n(&n->loop_thread, pthread_self(), __ATOMIC_RELAXED);
-}
-
 static void net_tx_done(struct evloop_op *op, int res, bool more)
 {
 	struct net_tx_req *r = op->opaque;
 	struct net_queue *q = r->q;
 
-	net_note_loop_thread(q->net);
 	pthread_mutex_lock(&q->lock);
 	if (!q->running) {
 		/* Stopped: the guest gets nothing, the waiting reset gets its wake-up. */
@@ -831,7 +830,7 @@ static bool net_rx_have_buffers(struct net_queue *q)
 
 static void net_rx_submit(struct net_queue *q, enum net_rx_state state)
 {
-	struct io_uring_sqe *sqe = evloop_sqe(q->net->dev.loop, &q->rx_op);
+	struct io_uring_sqe *sqe = evloop_sqe(net_queue_loop(q), &q->rx_op);
 
 	if (!sqe) {
 		net_warn(q, "io_uring submission queue full: receiving waits for the next kick");
@@ -906,7 +905,6 @@ static void net_rx_done(struct evloop_op *op, int res, bool more)
 	struct net_queue *q = op->opaque;
 	enum net_rx_state state;
 
-	net_note_loop_thread(q->net);
 	pthread_mutex_lock(&q->lock);
 	q->in_flight--;
 	state = q->rx_state;
@@ -976,8 +974,28 @@ static bool net_tap_queue(struct net *n, unsigned int pair, bool attach)
 	return true;
 }
 
-/* Use pairs 0..want-1 from now on. False (and nothing changed) when a queue would not attach. */
-static bool net_set_pairs(struct net *n, unsigned int want)
+static void net_start_call(void *arg);
+
+/*
+ * On ctrl's loop, rx's lock held: let a running rx queue look at its ring and the TAP
+ * again. Only rx's own loop may submit its read: directly when ctrl shares that loop,
+ * else through rx's loop (start_call, which its reset waits for like any I/O).
+ */
+static void net_rx_resume(struct net_queue *rx, const struct net_queue *ctrl)
+{
+	if (net_queue_loop(rx) == net_queue_loop(ctrl)) {
+		net_rx_run(rx);
+	} else if (!rx->start_queued) {
+		rx->start_queued = true;
+		evloop_call(net_queue_loop(rx), &rx->start_call, net_start_call, rx);
+	}
+}
+
+/*
+ * Use pairs 0..want-1 from now on (on ctrl's loop, ctrl's lock held). False (and
+ * nothing changed) when a queue would not attach.
+ */
+static bool net_set_pairs(struct net *n, const struct net_queue *ctrl, unsigned int want)
 {
 	unsigned int old = __atomic_load_n(&n->curr_pairs, __ATOMIC_RELAXED);
 
@@ -1004,7 +1022,7 @@ static bool net_set_pairs(struct net *n, unsigned int want)
 		if (i >= want && rx->pending)
 			net_rx_drop(rx); /* no more packets on disabled queues (5.1.6.5.5) */
 		if (rx->running)
-			net_rx_run(rx);
+			net_rx_resume(rx, ctrl);
 		pthread_mutex_unlock(&rx->lock);
 	}
 	return true;
@@ -1022,7 +1040,7 @@ static uint8_t net_ctrl_mq_pairs(struct net_queue *q, const struct iovec *iov,
 	pairs = le16toh(pairs);
 	if (pairs < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || pairs > n->pairs)
 		return VIRTIO_NET_ERR;
-	return net_set_pairs(n, pairs) ? VIRTIO_NET_OK : VIRTIO_NET_ERR;
+	return net_set_pairs(n, q, pairs) ? VIRTIO_NET_OK : VIRTIO_NET_ERR;
 }
 
 static const struct net_ctrl_cmd {
@@ -1135,7 +1153,6 @@ static void net_queue_notify(struct virtio_device *dev, unsigned int index)
 	if (index >= dev->nr_queues)
 		return;
 	q = &n->q[index];
-	net_note_loop_thread(n);
 	pthread_mutex_lock(&q->lock);
 	/* A kick that raced a reset, or came before activate, is dropped here. */
 	if (q->running)
@@ -1151,7 +1168,6 @@ static void net_start_call(void *arg)
 {
 	struct net_queue *q = arg;
 
-	net_note_loop_thread(q->net);
 	pthread_mutex_lock(&q->lock);
 	q->start_queued = false;
 	if (q->running)
@@ -1172,7 +1188,7 @@ static void net_cancel_done(struct evloop_op *op, int res, bool more)
 
 static void net_cancel_op(struct net_queue *q, struct evloop_op *op)
 {
-	struct io_uring_sqe *sqe = evloop_sqe(q->net->dev.loop, &q->cancel_op);
+	struct io_uring_sqe *sqe = evloop_sqe(net_queue_loop(q), &q->cancel_op);
 
 	if (!sqe)
 		return;
@@ -1200,27 +1216,27 @@ static void net_cancel(void *arg)
 
 /* ---- stopping ---- */
 
-static bool net_loop_stopped(const struct net *n)
+static bool net_loop_stopped(const struct net_queue *q)
 {
-	return __atomic_load_n(&n->dev.loop->stop, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&net_queue_loop(q)->stop, __ATOMIC_ACQUIRE);
 }
 
-static bool net_on_loop_thread(struct net *n)
+/* Are we on the thread that runs this queue's loop (the only one that can reap it)? */
+static bool net_on_loop_thread(const struct net_queue *q)
 {
-	pthread_t t = __atomic_load_n(&n->loop_thread, __ATOMIC_RELAXED);
-
-	return t && pthread_equal(t, pthread_self());
+	return evloop_on_thread(net_queue_loop(q));
 }
 
-static void net_wait_idle(struct net_queue *q, bool on_loop)
+static void net_wait_idle(struct net_queue *q)
 {
 	struct net *n = q->net;
+	bool on_loop = net_on_loop_thread(q);
 
 	pthread_mutex_lock(&q->lock);
 	while (!net_queue_idle(q)) {
 		struct timespec until;
 
-		if (net_loop_stopped(n)) {
+		if (net_loop_stopped(q)) {
 			log_warn("net '%s' %s: %u requests in flight with the event loop stopped: "
 				 "abandoned", n->name, q->name, q->in_flight);
 			break;
@@ -1249,23 +1265,26 @@ static void net_wait_idle(struct net_queue *q, bool on_loop)
 	pthread_mutex_unlock(&q->lock);
 }
 
+/*
+ * Stop every queue first, then wait for each: with per-queue loops the cancellations
+ * run on all of them at once. Each queue's cancellation goes to its own loop.
+ */
 static void net_stop(struct net *n, unsigned int first, unsigned int count)
 {
-	bool on_loop = net_on_loop_thread(n);
-
 	for (unsigned int i = first; i < first + count; i++) {
 		struct net_queue *q = &n->q[i];
 
 		pthread_mutex_lock(&q->lock);
 		q->running = false;
-		if (q->in_flight && !q->cancel_queued && !on_loop && !net_loop_stopped(n)) {
+		if (q->in_flight && !q->cancel_queued && !net_on_loop_thread(q) &&
+		    !net_loop_stopped(q)) {
 			q->cancel_queued = true;
-			evloop_call(n->dev.loop, &q->cancel_call, net_cancel, q);
+			evloop_call(net_queue_loop(q), &q->cancel_call, net_cancel, q);
 		}
 		pthread_mutex_unlock(&q->lock);
 	}
 	for (unsigned int i = first; i < first + count; i++)
-		net_wait_idle(&n->q[i], on_loop);
+		net_wait_idle(&n->q[i]);
 }
 
 /* ---- virtio_device_ops ---- */
@@ -1325,7 +1344,6 @@ out:
 static int net_activate(struct virtio_device *dev)
 {
 	struct net *n = dev->priv;
-	bool on_loop = net_on_loop_thread(n);
 	int ret;
 
 	ret = net_start_device(n);
@@ -1340,11 +1358,11 @@ static int net_activate(struct virtio_device *dev)
 			q->throttled = false;
 			q->pushed = false;
 			q->broken_reported = false;
-			if (on_loop) {
+			if (net_on_loop_thread(q)) {
 				net_process(q);
 			} else if (!q->start_queued) {
 				q->start_queued = true;
-				evloop_call(dev->loop, &q->start_call, net_start_call, q);
+				evloop_call(net_queue_loop(q), &q->start_call, net_start_call, q);
 			}
 		}
 		pthread_mutex_unlock(&q->lock);

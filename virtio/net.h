@@ -40,14 +40,21 @@
  *   delivers everything the host sends it, i.e. the device is always promiscuous);
  *   anything else, and anything malformed, gets VIRTIO_NET_ERR.
  *
- * Threads and locks are as in blk.h: a mutex per queue, taken by the event loop for
+ * Threads and locks are as in blk.h: each queue (rx, tx and the control queue alike)
+ * lives on its loop, virtio_queue_loop(dev, q): the device's loop, or its own loop and
+ * thread when the VMM set dev->queue_loops (rx and tx of a pair then run in parallel on
+ * the same TAP fd, which the kernel allows). A mutex per queue, taken by its loop for
  * kicks and completions; reset, queue_reset and destroy stop a queue, cancel its
- * in-flight reads, writes and polls through the loop and wait until they were reaped,
+ * in-flight reads, writes and polls through its loop and wait until they were reaped,
  * after which nothing touches guest memory or the TAP for that queue until activate.
  * A packet held for lack of receive buffers is dropped by the reset. As in blk, reset
- * must not be called on the loop thread while a queue has I/O in flight (an rx queue
- * with buffers always has a read in flight); it reports that and aborts. The control
- * queue's lock is taken before the rx queues' locks (VQ_PAIRS_SET resumes them).
+ * must not be called on a queue's loop thread while that queue has I/O in flight (an
+ * rx queue with buffers always has a read in flight); it reports that and aborts. The
+ * control queue's lock is taken before the rx queues' locks (VQ_PAIRS_SET resumes
+ * them: directly when an rx queue shares the control queue's loop, else by queueing
+ * the resume on the rx queue's loop, since only that loop may submit its reads). What
+ * queues share is immutable after create, atomic (counters, the pairs in use) or under
+ * the device lock (started, TAP queue attachment).
  */
 #ifndef VQVM_VIRTIO_NET_H
 #define VQVM_VIRTIO_NET_H
@@ -79,8 +86,9 @@ struct net_dev_config {
 };
 
 /*
- * Attach to the TAP (tap_open) and build the device. Queues are processed on loop.
- * Returns 0, or -1 with e naming the TAP and the problem.
+ * Attach to the TAP (tap_open) and build the device. Queues are processed on loop, or
+ * on per-queue loops the caller puts in (*out)->queue_loops before the transport is
+ * created. Returns 0, or -1 with e naming the TAP and the problem.
  */
 int net_create(struct virtio_device **out, const struct net_dev_config *cfg,
 	       const struct guest_mem *mem, struct evloop *loop, struct err *e);

@@ -318,7 +318,7 @@ static void vp_queue_defaults(struct virtqueue *vq)
 
 /*
  * Device reset: stop the kicks, let the device finish or cancel its I/O (it may wait
- * for the event loop: no irq_lock held), then forget queues, features and vectors.
+ * for its event loops: no irq_lock held), then forget queues, features and vectors.
  * The MSI-X table belongs to PCI and stays; interrupts held back for the old
  * configuration are dropped.
  */
@@ -810,12 +810,14 @@ static void vp_bar0_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 
 static void vp_kick(struct evloop_op *op, int res, bool more);
 
+/* Each queue's kicks are read on that queue's loop, which also runs its processing. */
 static int vp_watch_kick(struct virtio_pci *vp, struct vp_queue *q)
 {
-	return evloop_watch_fd(vp->dev->loop, &q->kick_op, q->kick_fd, POLLIN, vp_kick, q);
+	return evloop_watch_fd(virtio_queue_loop(vp->dev, q->index), &q->kick_op, q->kick_fd,
+			       POLLIN, vp_kick, q);
 }
 
-/* On the loop thread. */
+/* On the queue's loop thread. */
 static void vp_kick(struct evloop_op *op, int res, bool more)
 {
 	struct vp_queue *q = op->opaque;
@@ -952,7 +954,11 @@ static const struct pci_function_ops vp_fn_ops = {
 	.bar_remapped = vp_bar_remapped,
 };
 
-/* ---- transport ops (event loop or any thread; irq_lock only) ---- */
+/*
+ * ---- transport ops (event loops or any thread; irq_lock only) ----
+ * With per-queue loops several loop threads call these at once: irq_lock is what
+ * serialises them.
+ */
 
 static void vp_queue_interrupt(struct virtio_device *dev, unsigned int q)
 {
@@ -1106,7 +1112,7 @@ static void vp_free(struct virtio_pci *vp)
 		struct vp_queue *q = &vp->q[i];
 
 		if (q->kick_op.armed)
-			evloop_unwatch(vp->dev->loop, &q->kick_op);
+			evloop_unwatch(virtio_queue_loop(vp->dev, i), &q->kick_op);
 		if (q->kick_fd >= 0)
 			close(q->kick_fd);
 	}

@@ -28,16 +28,19 @@
  * device). The MSI-X table takes 4- and 8-byte aligned accesses, the PBA is read-only.
  *
  * Threads and locks. Config-space hooks run on vCPU threads under the PCI host lock,
- * BAR accesses on vCPU threads without it; kicks and the device's interrupts come
- * from the device's event loop. Two locks per transport, in this order:
+ * BAR accesses on vCPU threads without it; queue q's kick eventfd is watched on
+ * virtio_queue_loop(dev, q) (device.h), which dispatches its queue_notify, and the
+ * device's interrupts come from its loops: one loop for every queue by default, one
+ * per queue (each on its own thread) when the device has dev->queue_loops. Two locks
+ * per transport, in this order:
  *
  *   PCI host lock -> vp->lock -> the device's own lock(s) -> vp->irq_lock -> hv lock
  *
  * vp->lock serialises the driver-facing state machine (common config, feature and
  * queue setup, status, BAR placement) and is held while calling dev->ops (reset,
- * activate, config_read/write, queue_reset). It is never taken on the event loop, so
- * dev->ops->reset may wait for the loop to finish in-flight I/O. vp->irq_lock is a leaf
- * lock for what the loop also touches: status, ISR, config generation, vector
+ * activate, config_read/write, queue_reset). It is never taken on an event loop, so
+ * dev->ops->reset may wait for the loops to finish in-flight I/O. vp->irq_lock is a
+ * leaf lock for what the loops also touch: status, ISR, config generation, vector
  * assignments, the MSI-X table and PBA, and which queues take kicks; queue_interrupt,
  * config_interrupt and needs_reset only take it, so a device may call them with its own
  * lock held. Kicks reach dev->ops->queue_notify only for queues that were live when
@@ -81,19 +84,22 @@
 struct virtio_pci;
 
 /*
- * Wrap dev (ops, vqs with max_size set, config_size, mem and loop filled in) in a PCI
- * function and register it in the first free slot of host. hv provides ioeventfds and
- * MSI routes. Sets dev->transport. Call on dev->loop's thread, or before that loop
- * runs: it starts watching the queues' kick eventfds there.
+ * Wrap dev (ops, vqs with max_size set, config_size, mem and loop filled in, and
+ * queue_loops if the queues get their own loops) in a PCI function and register it in
+ * the first free slot of host. hv provides ioeventfds and MSI routes. Sets
+ * dev->transport. Call before the device's loops run (or with a single loop, on its
+ * thread): it starts watching queue q's kick eventfd on virtio_queue_loop(dev, q).
  */
 int virtio_pci_create(struct virtio_pci **out, struct virtio_device *dev,
 		      struct pci_host *host, const struct hv *hv, struct err *e);
 /*
  * Unregister the function, reset the device (dev->ops->reset: no more I/O or
  * interrupts), drop ioeventfds, irqfds and MSI routes, free the transport. Does not
- * destroy dev. Call with the vCPUs stopped, on the loop thread, after that loop has
- * stopped for good: the kick watches are cancelled but their final completions are
- * never reaped, so the loop must not run again (no hot-unplug yet).
+ * destroy dev. Call with the vCPUs stopped, after every loop of the device (dev->loop
+ * and each of dev->queue_loops) has stopped for good, on dev->loop's thread or, for
+ * loops run by threads of their own, after those threads were joined (nothing else
+ * may touch a ring while this submits to it): the kick watches are cancelled but their
+ * final completions are never reaped, so no loop may run again (no hot-unplug yet).
  */
 void virtio_pci_destroy(struct virtio_pci *vp);
 /* The function's slot << 3 (for logs and the device tree). */

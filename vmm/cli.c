@@ -21,6 +21,7 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_DISK,
 	OPT_NET,
+	OPT_IO_LOOPS,
 };
 
 static const struct option run_options[] = {
@@ -35,6 +36,7 @@ static const struct option run_options[] = {
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
+	{ "io-loops", required_argument, NULL, OPT_IO_LOOPS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -64,6 +66,9 @@ void cli_usage(FILE *out)
 		"                         [,id=NAME]; queues default to one per vCPU\n"
 		"      --net SPEC         a virtio-net device on an existing TAP (repeatable),\n"
 		"                         SPEC is tap=NAME[,mac=MAC][,queues=N][,id=NAME]\n"
+		"      --io-loops MODE    which event loops serve the virtio queues: shared\n"
+		"                         (default; one loop, on the main thread) or per-queue\n"
+		"                         (one loop and thread per virtqueue)\n"
 		"      --dump-dtb PATH    also write the machine's device tree blob to PATH\n"
 		"      --kvm PATH         KVM device (default /dev/kvm)\n"
 		"      --log-level LEVEL  error, warn (default), info or debug; logs go to stderr\n"
@@ -101,6 +106,17 @@ static int parse_serial(struct vm_config *cfg, const char *arg, struct err *e)
 	return 0;
 }
 
+static int parse_io_loops(struct vm_config *cfg, const char *arg, struct err *e)
+{
+	if (!strcmp(arg, "shared"))
+		cfg->io_loops = IO_LOOPS_SHARED;
+	else if (!strcmp(arg, "per-queue"))
+		cfg->io_loops = IO_LOOPS_PER_QUEUE;
+	else
+		return err_set(e, "--io-loops '%s': expected shared or per-queue", arg);
+	return 0;
+}
+
 static int parse_run_option(struct vm_config *cfg, int opt, const char *arg, struct err *e)
 {
 	unsigned long long n;
@@ -133,6 +149,8 @@ static int parse_run_option(struct vm_config *cfg, int opt, const char *arg, str
 		return config_add_disk(cfg, arg, e);
 	case OPT_NET:
 		return config_add_net(cfg, arg, e);
+	case OPT_IO_LOOPS:
+		return parse_io_loops(cfg, arg, e);
 	case OPT_LOG_LEVEL:
 		level = log_level_parse(arg);
 		if (level < 0)

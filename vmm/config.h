@@ -21,6 +21,12 @@
 
 enum serial_mode { SERIAL_STDIO = 0, SERIAL_FILE, SERIAL_NONE };
 
+/* --io-loops: which event loops serve the virtio devices' queues. */
+enum io_loops {
+	IO_LOOPS_SHARED = 0, /* every queue on the main thread's loop */
+	IO_LOOPS_PER_QUEUE,  /* each virtqueue on a loop and thread of its own */
+};
+
 #define CONFIG_MAX_DISKS 16
 #define CONFIG_MAX_NETS 8
 #define CONFIG_MAX_QUEUES 64
@@ -57,6 +63,7 @@ struct vm_config {
 	char *dump_dtb_path; /* NULL = none */
 	char *kvm_path;      /* /dev/kvm unless overridden (tests) */
 	int log_level;
+	enum io_loops io_loops;
 	struct disk_config disks[CONFIG_MAX_DISKS];
 	unsigned int nr_disks;
 	struct net_config nets[CONFIG_MAX_NETS];

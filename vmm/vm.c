@@ -487,7 +487,8 @@ int vm_run(struct vm *vm)
 			log_warn("cannot put the terminal in raw mode: %s", strerror(errno));
 		console_start(&vm->console, &vm->loop, console_deliver, console_quit, vm);
 	}
-	if (vcpus_start(vm, &e)) {
+	/* I/O threads first: a vCPU's first kick must find its queue's loop running. */
+	if (vm_start_io_loops(vm, &e) || vcpus_start(vm, &e)) {
 		vm_request_stop(vm, VM_END_ERROR, "%s", e.msg);
 	} else {
 		ret = evloop_run(&vm->loop);
@@ -496,6 +497,8 @@ int vm_run(struct vm *vm)
 	}
 	vcpus_kick(vm);
 	vcpus_destroy(vm);
+	/* After the vCPUs: a device reset they were doing could still wait for a loop. */
+	vm_stop_io_loops(vm);
 	console_close(&vm->console);
 	if (sigwatch.fd >= 0)
 		close(sigwatch.fd);
@@ -505,6 +508,7 @@ int vm_run(struct vm *vm)
 void vm_destroy(struct vm *vm)
 {
 	vcpus_destroy(vm);
+	vm_stop_io_loops(vm);
 	console_close(&vm->console);
 	vm_destroy_virtio_devices(vm);
 	if (vm->hv_ready)

@@ -1,14 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The VM object: the one place that holds mutable state. It owns the KVM file
- * descriptors, guest memory, the buses and devices, the vCPU threads and the main event
- * loop, and records why the VM ended.
+ * descriptors, guest memory, the buses and devices, the vCPU threads, the main event
+ * loop and the virtio I/O loops, and records why the VM ended.
  *
  * Threads: one per vCPU (KVM_RUN and exit dispatch), the main thread (event loop:
- * console input, signals). Locks, in the order they may be taken: pci host lock ->
- * bus lock (rwlock; held only to look a range up, never while a handler runs) ->
- * device locks (serial, i8042, rtc) -> vm->stop_lock. Device callbacks that stop the VM
- * (i8042 reset) run after the device lock is dropped. No lock is held across KVM_RUN.
+ * console input, signals and, with --io-loops shared, every virtio queue's kicks,
+ * processing and io_uring completions) and, with --io-loops per-queue, one thread per
+ * virtqueue ("io-blk0-q1") running that queue's own loop for the same work; they start
+ * before the vCPUs and stop after them (vCPUs joined, then I/O threads, then the
+ * transports and devices are destroyed).
+ *
+ * Locks, in the order they may be taken: pci host lock -> bus lock (rwlock; held only
+ * to look a range up, never while a handler runs) -> device locks (serial, i8042, rtc;
+ * for a virtio device: its transport's lock, then the model's locks, then the
+ * transport's irq lock, then the KVM glue's GSI lock, see virtio/pci.h) ->
+ * vm->stop_lock. The event loops' call-queue locks are leaves. Event loop threads never
+ * take the PCI host lock, a bus lock or a transport's lock (only its irq lock), so a
+ * vCPU resetting a device under those may wait for a loop. Device callbacks that stop
+ * the VM (i8042 reset) run after the device lock is dropped; an I/O thread whose loop
+ * fails stops the VM holding no lock. No lock is held across KVM_RUN.
  */
 #ifndef VQVM_VMM_VM_H
 #define VQVM_VMM_VM_H
@@ -36,11 +47,25 @@ struct virtio_pci;
 
 #define VM_MAX_VIRTIO_DEVICES (CONFIG_MAX_DISKS + CONFIG_MAX_NETS)
 
+/* A virtqueue's own event loop and the thread that runs it (--io-loops per-queue). */
+struct vm_io_loop {
+	struct vm *vm;
+	struct evloop loop;
+	char name[16];  /* the thread's name, e.g. "io-blk0-q1" */
+	pthread_t thread;
+	bool ready;     /* loop initialised: destroyed with the device */
+	bool started;   /* thread running evloop_run: stopped and joined before teardown */
+};
+
 /* A virtio device model and the transport that serves it. */
 struct vm_virtio_dev {
 	char name[32];
 	struct virtio_device *dev;
 	struct virtio_pci *pci;
+	/* --io-loops per-queue: one loop per queue; dev->queue_loops points at them */
+	struct vm_io_loop *io;
+	struct evloop **queue_loops;
+	unsigned int nr_io;
 };
 
 enum vm_end {
