@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * virtio/blk.c against a real image file, a real io_uring event loop on its own thread
- * and real split rings in guest memory, laid out here the way a driver lays them out.
- * The test thread plays the transport (vCPU side) and the driver.
+ * (or, where a test asks, one loop and thread per queue, as --io-loops per-queue sets
+ * up) and real split rings in guest memory, laid out here the way a driver lays them
+ * out. The test thread plays the transport (vCPU side) and the driver.
  */
 #include <criterion/criterion.h>
 #include <endian.h>
@@ -31,6 +32,7 @@
 #define HDR_AREA 0x100000ULL   /* 32 bytes per request slot */
 #define STATUS_AREA 0x180000ULL /* 1 byte per request slot */
 #define DATA_AREA 0x200000ULL
+#define MAX_QLOOPS 4
 
 /* ---- fixture: image, guest memory, loop thread, fake transport ---- */
 
@@ -40,8 +42,15 @@ static struct evloop loop;
 static pthread_t loop_thread;
 static struct virtio_device *dev;
 static atomic_uint irqs[4];
+static atomic_uint foreign_irqs; /* raised off the queue's own loop thread */
 static atomic_uint needs_resets;
 static sem_t *loop_held; /* released by teardown if a test fails with the loop held */
+/* Per-queue loops (dev->queue_loops), started by the tests that want them. */
+static struct evloop qloop[MAX_QLOOPS];
+static pthread_t qloop_thread[MAX_QLOOPS];
+static struct evloop *qloop_table[MAX_QLOOPS];
+static unsigned int nr_qloops;
+static sem_t *qloop_held[MAX_QLOOPS];
 
 static void *run_loop(void *arg)
 {
@@ -49,8 +58,11 @@ static void *run_loop(void *arg)
 	return NULL;
 }
 
+/* A queue's interrupt comes from the loop that completed its requests: its own. */
 static void tr_queue_interrupt(struct virtio_device *d, unsigned int q)
 {
+	if (!evloop_on_thread(virtio_queue_loop(d, q)))
+		atomic_fetch_add(&foreign_irqs, 1);
 	if (q < 4)
 		atomic_fetch_add(&irqs[q], 1);
 }
@@ -105,18 +117,45 @@ static void setup(void)
 	cr_assert_eq(pthread_create(&loop_thread, NULL, run_loop, &loop), 0);
 	dev = NULL;
 	loop_held = NULL;
+	nr_qloops = 0;
+	memset(qloop_held, 0, sizeof(qloop_held));
 	for (int i = 0; i < 4; i++)
 		atomic_store(&irqs[i], 0);
+	atomic_store(&foreign_irqs, 0);
 	atomic_store(&needs_resets, 0);
+}
+
+/* One loop and thread per queue of dev, before the driver starts it. */
+static void start_queue_loops(void)
+{
+	cr_assert_leq(dev->nr_queues, MAX_QLOOPS);
+	for (unsigned int q = 0; q < dev->nr_queues; q++) {
+		cr_assert_eq(evloop_init(&qloop[q], 256), 0);
+		if (pthread_create(&qloop_thread[q], NULL, run_loop, &qloop[q])) {
+			evloop_destroy(&qloop[q]);
+			cr_assert_fail("pthread_create");
+		}
+		nr_qloops = q + 1;
+		qloop_table[q] = &qloop[q];
+	}
+	dev->queue_loops = qloop_table;
 }
 
 static void teardown(void)
 {
 	if (loop_held)
 		sem_post(loop_held);
+	for (unsigned int q = 0; q < MAX_QLOOPS; q++)
+		if (qloop_held[q])
+			sem_post(qloop_held[q]);
 	if (dev) {
 		dev->ops->reset(dev);
 		dev->ops->destroy(dev);
+	}
+	for (unsigned int q = 0; q < nr_qloops; q++) {
+		evloop_stop(&qloop[q]);
+		pthread_join(qloop_thread[q], NULL);
+		evloop_destroy(&qloop[q]);
 	}
 	evloop_stop(&loop);
 	pthread_join(loop_thread, NULL);
@@ -232,13 +271,13 @@ static void do_kick(void *arg)
 	free(k);
 }
 
-/* The doorbell: queue_notify runs on the loop thread, as the transport's would. */
+/* The doorbell: queue_notify runs on the queue's loop thread, as the transport's would. */
 static void kick(struct drv *d)
 {
 	struct kick *k = malloc(sizeof(*k));
 
 	k->q = d->q;
-	evloop_call(&loop, &k->call, do_kick, k);
+	evloop_call(virtio_queue_loop(dev, d->q), &k->call, do_kick, k);
 }
 
 static uint16_t used_idx(const struct drv *d)
@@ -1266,4 +1305,115 @@ Test(blk, reset_when_idle_returns_at_once)
 	dev->ops->reset(dev);
 	start(&d, 1, QSIZE);
 	cr_assert_eq(run_req(&d, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+}
+
+/* ---- per-queue loops (--io-loops per-queue) ---- */
+
+/*
+ * Two queues on two loops run by two threads: each queue's requests are submitted,
+ * completed and signalled on its own loop, and both queues make progress.
+ */
+Test(blk, per_queue_loops_serve_each_queue_on_its_own_loop)
+{
+	struct blk_config cfg = { .path = img, .queues = 2 };
+	const uint64_t wr_area = DATA_AREA + 0x100000;
+	uint8_t *want = malloc(8 * 4096), *got = malloc(8 * 4096);
+	struct drv d[2];
+
+	dev = create(&cfg);
+	start_queue_loops();
+	start(d, 2, QSIZE);
+	for (unsigned int i = 0; i < 8 * 4096; i++)
+		want[i] = (uint8_t)(i * 5 + 3);
+	memcpy(gp(wr_area), want, 8 * 4096);
+	memset(gp(DATA_AREA), 0, 8 * 4096);
+	/* Queue 0 reads sectors 0..63, queue 1 writes sectors 256..319. */
+	for (int i = 0; i < 8; i++) {
+		add_req(&d[0], i, VIRTIO_BLK_T_IN, i * 8, DATA_AREA + i * 4096ULL, 4096, true);
+		add_req(&d[1], 8 + i, VIRTIO_BLK_T_OUT, 256 + i * 8, wr_area + i * 4096ULL,
+			4096, false);
+	}
+	kick(&d[0]);
+	kick(&d[1]);
+	wait_used(&d[0], 8);
+	wait_used(&d[1], 8);
+	for (int i = 0; i < 16; i++)
+		cr_assert_eq(status(i), VIRTIO_BLK_S_OK, "request %d", i);
+	cr_assert(guest_is_pattern(DATA_AREA, 0, 8 * 4096));
+	read_file(img, 256 * 512, got, 8 * 4096);
+	cr_assert_arr_eq(got, want, 8 * 4096);
+	cr_assert_geq(atomic_load(&irqs[0]), 1);
+	cr_assert_geq(atomic_load(&irqs[1]), 1);
+	cr_assert_eq(atomic_load(&foreign_irqs), 0, "every interrupt from its queue's loop");
+	free(want);
+	free(got);
+}
+
+/* Requests of queue d->q handed to io_uring on its loop, which is then held. */
+static void hold_queue_loop(struct drv *d, struct blocker *bl, unsigned int slot0)
+{
+	for (unsigned int i = 0; i < 4; i++)
+		add_req(d, slot0 + i, i % 2 ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN,
+			(slot0 + i) * 128, DATA_AREA + (slot0 + i) * 65536ULL, 65536, i % 2 == 0);
+	sem_init(&bl->entered, 0, 0);
+	sem_init(&bl->release, 0, 0);
+	bl->q = d->q;
+	evloop_call(virtio_queue_loop(dev, d->q), &bl->call, kick_and_block, bl);
+	sem_wait(&bl->entered);
+	qloop_held[d->q] = &bl->release;
+}
+
+static void release_queue_loop(struct blocker *bl)
+{
+	qloop_held[bl->q] = NULL;
+	sem_post(&bl->release);
+}
+
+/*
+ * Requests in flight on both queues' loops: a device reset cancels on each loop and
+ * returns only once both loops reaped everything; nothing is pushed.
+ */
+Test(blk, per_queue_reset_waits_for_every_queue_loop)
+{
+	static struct blocker bl[2]; /* outlive a failed assertion, for teardown */
+	struct blk_config cfg = { .path = img, .queues = 2 };
+	struct resetter r = { .whole_device = true };
+	struct drv d[2];
+	pthread_t t;
+
+	dev = create(&cfg);
+	start_queue_loops();
+	start(d, 2, QSIZE);
+	hold_queue_loop(&d[0], &bl[0], 0);
+	hold_queue_loop(&d[1], &bl[1], 4);
+	cr_assert_eq(used_idx(&d[0]) + used_idx(&d[1]), 0, "all requests are in flight");
+
+	pthread_create(&t, NULL, do_reset, &r);
+	usleep(100000);
+	cr_assert_not(atomic_load(&r.done), "reset returned with both loops holding requests");
+	release_queue_loop(&bl[0]);
+	usleep(100000);
+	cr_assert_not(atomic_load(&r.done), "reset returned with queue 1's requests in flight");
+	release_queue_loop(&bl[1]);
+	pthread_join(t, NULL);
+	cr_assert(atomic_load(&r.done));
+	cr_assert_eq(used_idx(&d[0]) + used_idx(&d[1]), 0, "nothing pushed by or after reset");
+	cr_assert_eq(atomic_load(&irqs[0]) + atomic_load(&irqs[1]), 0);
+	kick(&d[0]);
+	kick(&d[1]);
+	usleep(50000);
+	cr_assert_eq(used_idx(&d[0]) + used_idx(&d[1]), 0, "kicks after reset are ignored");
+	/* Started again, both queues work on their loops. */
+	start(d, 2, QSIZE);
+	memset(gp(DATA_AREA), 0, 1024);
+	cr_assert_eq(run_req(&d[0], VIRTIO_BLK_T_IN, 1, DATA_AREA, 512, true, NULL),
+		     VIRTIO_BLK_S_OK);
+	cr_assert_eq(run_req(&d[1], VIRTIO_BLK_T_IN, 2, DATA_AREA + 512, 512, true, NULL),
+		     VIRTIO_BLK_S_OK);
+	cr_assert(guest_is_pattern(DATA_AREA, 512, 1024));
+	cr_assert_eq(atomic_load(&foreign_irqs), 0);
+	for (int i = 0; i < 2; i++) {
+		sem_destroy(&bl[i].entered);
+		sem_destroy(&bl[i].release);
+	}
 }

@@ -79,7 +79,27 @@ Test(cli, defaults)
 	cr_assert_eq(cfg.cpus, 1);
 	cr_assert_eq(cfg.memory, CONFIG_DEFAULT_MEMORY);
 	cr_assert_eq(cfg.serial, SERIAL_STDIO);
+	cr_assert_eq(cfg.io_loops, IO_LOOPS_SHARED);
 	cr_assert_null(cfg.initrd_path);
+	config_free(&cfg);
+}
+
+Test(cli, io_loops)
+{
+	struct vm_config cfg;
+	struct err e;
+
+	cr_assert_eq(PARSE(&cfg, &e, "run", "-k/k", "--io-loops", "per-queue"), CLI_RUN, "%s",
+		     e.msg);
+	cr_assert_eq(cfg.io_loops, IO_LOOPS_PER_QUEUE);
+	config_free(&cfg);
+	cr_assert_eq(PARSE(&cfg, &e, "run", "-k/k", "--io-loops", "shared"), CLI_RUN, "%s",
+		     e.msg);
+	cr_assert_eq(cfg.io_loops, IO_LOOPS_SHARED);
+	config_free(&cfg);
+	cr_assert_eq(PARSE(&cfg, &e, "run", "-k/k", "--io-loops", "per-queue", "--io-loops",
+			   "shared"), CLI_RUN, "%s", e.msg);
+	cr_assert_eq(cfg.io_loops, IO_LOOPS_SHARED, "the last one wins, as for --cpus");
 	config_free(&cfg);
 }
 
@@ -114,6 +134,10 @@ static const struct {
 	{ "bad log level", 5, (char *[]){ "vqvm", "run", "-k/k", "--log-level", "loud", NULL },
 	  "--log-level" },
 	{ "stray argument", 4, (char *[]){ "vqvm", "run", "-k/k", "extra", NULL }, "'extra'" },
+	{ "bad io loops", 5, (char *[]){ "vqvm", "run", "-k/k", "--io-loops", "per-cpu", NULL },
+	  "--io-loops 'per-cpu'" },
+	{ "io loops without value", 3, (char *[]){ "vqvm", "run", "--io-loops", NULL },
+	  "needs a value" },
 };
 
 Test(cli, bad_input_is_named)

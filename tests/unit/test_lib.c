@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-/* lib/: guest memory bounds, error messages, the event loop's cross-thread calls. */
+/*
+ * lib/: guest memory bounds, error messages, the event loop's cross-thread calls and
+ * which thread runs it.
+ */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -90,6 +93,48 @@ Test(evloop, calls_from_another_thread_run_on_loop)
 	evloop_call(&loop, &stop, stop_loop, &loop);
 	cr_assert_eq(evloop_run(&loop), 0);
 	cr_assert_eq(c.counter, 100, "every queued call ran exactly once");
+	evloop_destroy(&loop);
+}
+
+struct where {
+	struct evloop *loop;
+	bool on_loop_inside, on_loop_elsewhere;
+};
+
+static void *ask_elsewhere(void *arg)
+{
+	struct where *w = arg;
+
+	w->on_loop_elsewhere = evloop_on_thread(w->loop);
+	return NULL;
+}
+
+/* On the loop: is this its thread, and is another thread? Then stop. */
+static void ask_inside(void *arg)
+{
+	struct where *w = arg;
+	pthread_t t;
+
+	w->on_loop_inside = evloop_on_thread(w->loop);
+	pthread_create(&t, NULL, ask_elsewhere, w);
+	pthread_join(t, NULL);
+	evloop_stop(w->loop);
+}
+
+/* Code that would wait for a loop asks this to avoid waiting for itself. */
+Test(evloop, on_thread_only_inside_evloop_run)
+{
+	struct evloop loop;
+	struct where w = { .loop = &loop, .on_loop_elsewhere = true };
+	struct evloop_call call;
+
+	cr_assert_eq(evloop_init(&loop, 32), 0);
+	cr_assert_not(evloop_on_thread(&loop), "not running yet");
+	evloop_call(&loop, &call, ask_inside, &w);
+	cr_assert_eq(evloop_run(&loop), 0);
+	cr_assert(w.on_loop_inside, "the thread in evloop_run");
+	cr_assert_not(w.on_loop_elsewhere, "another thread meanwhile");
+	cr_assert_not(evloop_on_thread(&loop), "after evloop_run returned");
 	evloop_destroy(&loop);
 }
 

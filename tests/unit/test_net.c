@@ -2,11 +2,12 @@
 /*
  * virtio/net.c and virtio/tap.c. The data path runs against SOCK_SEQPACKET socket
  * pairs standing in for TAP queues (they keep packet boundaries, as a TAP does), a
- * real io_uring event loop on its own thread and real split rings in guest memory,
- * laid out here the way a driver lays them out; the test thread plays the transport
- * (vCPU side), the driver, and the host end of the TAP. tap_open's errors and one end
- * to end run go through real TAP devices, created with ip(8) and deleted again, and
- * are skipped where /dev/net/tun or ip is missing.
+ * real io_uring event loop on its own thread (or, where a test asks, one loop and
+ * thread per queue, as --io-loops per-queue sets up) and real split rings in guest
+ * memory, laid out here the way a driver lays them out; the test thread plays the
+ * transport (vCPU side), the driver, and the host end of the TAP. tap_open's errors and
+ * one end to end run go through real TAP devices, created with ip(8) and deleted again,
+ * and are skipped where /dev/net/tun or ip is missing.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -68,7 +69,13 @@ static struct virtio_device *dev;
 static int peer[MAX_PAIRS];  /* the host end of each "TAP queue" */
 static int devfd[MAX_PAIRS]; /* the device's end (owned by the device once created) */
 static atomic_uint irqs[MAX_QUEUES];
+static atomic_uint foreign_irqs; /* raised off the queue's own loop thread */
 static atomic_uint needs_resets;
+/* Per-queue loops (dev->queue_loops), started by the tests that want them. */
+static struct evloop qloop[MAX_QUEUES];
+static pthread_t qloop_thread[MAX_QUEUES];
+static struct evloop *qloop_table[MAX_QUEUES];
+static unsigned int nr_qloops;
 static sem_t *loop_held; /* released by teardown if a test fails with the loop held */
 static char taps[4][IFNAMSIZ]; /* real TAPs this test created, deleted by teardown */
 
@@ -78,8 +85,11 @@ static void *run_loop(void *arg)
 	return NULL;
 }
 
+/* A queue's interrupt comes from the loop that serves it: its own. */
 static void tr_queue_interrupt(struct virtio_device *d, unsigned int q)
 {
+	if (!evloop_on_thread(virtio_queue_loop(d, q)))
+		atomic_fetch_add(&foreign_irqs, 1);
 	if (q < MAX_QUEUES)
 		atomic_fetch_add(&irqs[q], 1);
 }
@@ -107,10 +117,12 @@ static void setup(void)
 	cr_assert_eq(pthread_create(&loop_thread, NULL, run_loop, &loop), 0);
 	dev = NULL;
 	loop_held = NULL;
+	nr_qloops = 0;
 	for (int i = 0; i < MAX_PAIRS; i++)
 		peer[i] = devfd[i] = -1;
 	for (int i = 0; i < MAX_QUEUES; i++)
 		atomic_store(&irqs[i], 0);
+	atomic_store(&foreign_irqs, 0);
 	atomic_store(&needs_resets, 0);
 	memset(taps, 0, sizeof(taps));
 }
@@ -132,6 +144,11 @@ static void teardown(void)
 	if (dev) {
 		dev->ops->reset(dev);
 		dev->ops->destroy(dev);
+	}
+	for (unsigned int q = 0; q < nr_qloops; q++) {
+		evloop_stop(&qloop[q]);
+		pthread_join(qloop_thread[q], NULL);
+		evloop_destroy(&qloop[q]);
 	}
 	evloop_stop(&loop);
 	pthread_join(loop_thread, NULL);
@@ -171,6 +188,22 @@ static struct virtio_device *create_pairs(unsigned int pairs)
 	cr_assert_eq(net_create_fds(&d, &cfg, devfd, &mem, &loop, &e), 0, "%s", e.msg);
 	d->transport = &transport;
 	return d;
+}
+
+/* One loop and thread per queue of dev, before the driver starts it. */
+static void start_queue_loops(void)
+{
+	cr_assert_leq(dev->nr_queues, MAX_QUEUES);
+	for (unsigned int q = 0; q < dev->nr_queues; q++) {
+		cr_assert_eq(evloop_init(&qloop[q], 256), 0);
+		if (pthread_create(&qloop_thread[q], NULL, run_loop, &qloop[q])) {
+			evloop_destroy(&qloop[q]);
+			cr_assert_fail("pthread_create");
+		}
+		nr_qloops = q + 1;
+		qloop_table[q] = &qloop[q];
+	}
+	dev->queue_loops = qloop_table;
 }
 
 /* ---- the driver side ---- */
@@ -262,13 +295,13 @@ static void do_kick(void *arg)
 	free(k);
 }
 
-/* The doorbell: queue_notify runs on the loop thread, as the transport's would. */
+/* The doorbell: queue_notify runs on the queue's loop thread, as the transport's would. */
 static void kick(struct drv *d)
 {
 	struct kick *k = malloc(sizeof(*k));
 
 	k->q = d->q;
-	evloop_call(&loop, &k->call, do_kick, k);
+	evloop_call(virtio_queue_loop(dev, d->q), &k->call, do_kick, k);
 }
 
 static uint16_t used_idx(const struct drv *d)
@@ -1396,7 +1429,7 @@ static void reset_with_io_in_flight(struct drv *d, struct resetter *r)
 	sem_init(&bl.entered, 0, 0);
 	sem_init(&bl.release, 0, 0);
 	bl.q = 1;
-	evloop_call(&loop, &bl.call, kick_and_block, &bl);
+	evloop_call(virtio_queue_loop(dev, 1), &bl.call, kick_and_block, &bl);
 	sem_wait(&bl.entered);
 	loop_held = &bl.release;
 	cr_assert_eq(used_idx(&d[1]), 0, "all writes are in flight");
@@ -1495,6 +1528,84 @@ Test(net, reset_drops_a_waiting_packet_and_idle_resets_return)
 	peer_send(peer[0], &h, 2, 100);
 	wait_used(&d[0], 1);
 	cr_assert(is_pattern(gp(RX_AREA + NET_HDR_LEN), 2, 100));
+}
+
+/* ==== per-queue loops (--io-loops per-queue) ==== */
+
+/*
+ * Every queue on its own loop and thread: both directions of both pairs work, each
+ * interrupt comes from its queue's loop, and VQ_PAIRS_SET, handled on the control
+ * queue's loop, resumes rx1 through rx1's own loop.
+ */
+Test(net, per_queue_loops_traffic_and_mq_pairs_set)
+{
+	struct virtio_net_hdr_mrg_rxbuf h = hdr(0, 0, 0, 0, 0, 0);
+	uint8_t got[2048];
+	struct drv d[5];
+
+	dev = create_pairs(2);
+	start_queue_loops();
+	start(d, F_BASE | F(VIRTIO_NET_F_MQ));
+	add_rx(&d[0], RX_AREA, 1526);
+	add_rx(&d[2], RX_AREA + 0x1000, 1526);
+	kick(&d[0]);
+	kick(&d[2]);
+	peer_send(peer[0], &h, 1, 64);
+	peer_send(peer[1], &h, 2, 64);
+	wait_used(&d[0], 1);
+	cr_assert(is_pattern(gp(RX_AREA + NET_HDR_LEN), 1, 64));
+	usleep(30000);
+	cr_assert_eq(used_idx(&d[2]), 0, "rx1 is not read before VQ_PAIRS_SET");
+	cr_assert_eq(mq_set(&d[4], 2), VIRTIO_NET_OK);
+	wait_used(&d[2], 1);
+	cr_assert(is_pattern(gp(RX_AREA + 0x1000 + NET_HDR_LEN), 2, 64));
+	for (unsigned int pair = 0; pair < 2; pair++) {
+		add_tx(&d[2 * pair + 1], TX_AREA + pair * 0x1000ULL, &h, 10 + pair, 90 + pair);
+		kick(&d[2 * pair + 1]);
+		wait_used(&d[2 * pair + 1], 1);
+		cr_assert_eq(peer_recv(peer[pair], got, sizeof(got), 1000),
+			     NET_HDR_LEN + 90 + pair);
+		cr_assert(is_pattern(got + NET_HDR_LEN, 10 + pair, 90 + pair));
+	}
+	for (unsigned int q = 0; q < 5; q++)
+		cr_assert_geq(atomic_load(&irqs[q]), 1, "queue %u signalled", q);
+	cr_assert_eq(atomic_load(&foreign_irqs), 0, "every interrupt from its queue's loop");
+}
+
+/*
+ * rx0's read in flight on its loop, tx0's writes held back with tx0's loop: a device
+ * reset cancels on both loops and returns only once both reaped everything.
+ */
+Test(net, per_queue_reset_waits_for_every_queue_loop)
+{
+	struct virtio_net_hdr_mrg_rxbuf h = hdr(0, 0, 0, 0, 0, 0);
+	struct resetter r = { .q = -1 };
+	uint8_t got[2048];
+	struct drv d[3];
+
+	dev = create_pairs(1);
+	start_queue_loops();
+	start(d, F_BASE);
+	memset(gp(RX_AREA), 0xaa, 2048);
+	reset_with_io_in_flight(d, &r);
+	peer_send(peer[0], &h, 1, 64);
+	kick(&d[0]);
+	kick(&d[1]);
+	usleep(50000);
+	cr_assert_eq(used_idx(&d[0]), 0);
+	cr_assert_eq(*(uint8_t *)gp(RX_AREA), 0xaa, "guest memory untouched after reset");
+	while (peer_recv(peer[0], got, sizeof(got), 10) > 0)
+		;
+	start(d, F_BASE);
+	add_rx(&d[0], RX_AREA, 1526);
+	kick(&d[0]);
+	wait_used(&d[0], 1);
+	cr_assert(is_pattern(gp(RX_AREA + NET_HDR_LEN), 1, 64));
+	add_tx(&d[1], TX_AREA, &h, 9, 70);
+	kick(&d[1]);
+	wait_used(&d[1], 1);
+	cr_assert_eq(peer_recv(peer[0], got, sizeof(got), 1000), NET_HDR_LEN + 70);
+	cr_assert_eq(atomic_load(&foreign_irqs), 0);
 }
 
 /* ==== TAP devices ==== */

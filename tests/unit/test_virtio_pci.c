@@ -147,6 +147,7 @@ struct fake_dev {
 	uint8_t config[16];
 	int resets, activates, activate_ret, config_reads;
 	int notifies[2], queue_resets[2];
+	int foreign_notifies; /* queue_notify off the queue's own loop thread */
 };
 
 static uint64_t fake_features(struct virtio_device *dev)
@@ -184,6 +185,8 @@ static void fake_queue_notify(struct virtio_device *dev, unsigned int q)
 {
 	struct fake_dev *f = dev->priv;
 
+	if (!evloop_on_thread(virtio_queue_loop(dev, q)))
+		f->foreign_notifies++;
 	f->notifies[q]++;
 }
 
@@ -1036,14 +1039,19 @@ static void stop_loop(struct evloop_op *op, int res, bool more)
  * timer left behind to cut a later run short. evloop has no restart: clear its stop
  * flag for the next run.
  */
-static void run_loop(void)
+static void run_one_loop(struct evloop *l)
 {
 	static struct __kernel_timespec ts = { .tv_nsec = 100 * 1000 * 1000 };
 	static struct evloop_op timer;
 
-	cr_assert_eq(evloop_timer(&loop, &timer, &ts, stop_loop, &loop), 0);
-	cr_assert_eq(evloop_run(&loop), 0);
-	loop.stop = false;
+	cr_assert_eq(evloop_timer(l, &timer, &ts, stop_loop, l), 0);
+	cr_assert_eq(evloop_run(l), 0);
+	l->stop = false;
+}
+
+static void run_loop(void)
+{
+	run_one_loop(&loop);
 }
 
 Test(virtio_pci, doorbell_write_in_user_space_kicks)
@@ -1063,6 +1071,7 @@ Test(virtio_pci, doorbell_write_in_user_space_kicks)
 	mmio_wr(bar_addr(0) + 0x3008, 2, 0); /* queue 2 does not exist */
 	run_loop();
 	cr_assert_eq(fdev.notifies[0] + fdev.notifies[1], 2);
+	cr_assert_eq(fdev.foreign_notifies, 0);
 }
 
 Test(virtio_pci, kicks_before_driver_ok_or_for_disabled_queues_dropped)
@@ -1079,6 +1088,54 @@ Test(virtio_pci, kicks_before_driver_ok_or_for_disabled_queues_dropped)
 	mmio_wr(bar_addr(0) + 0x3000, 2, 0);
 	run_loop();
 	cr_assert_eq(fdev.notifies[0], 0, "after reset");
+}
+
+/* With dev->queue_loops, queue q's doorbell is read and dispatched on queue q's loop. */
+Test(virtio_pci, kicks_go_to_each_queue_s_own_loop)
+{
+	static struct evloop qloop[2];
+	struct evloop *table[2] = { &qloop[0], &qloop[1] };
+	struct err e;
+
+	/*
+	 * The fixture's device again, now with a loop per queue set before the transport.
+	 * The old transport's cancelled kick watches must never be reaped: a fresh loop.
+	 */
+	virtio_pci_destroy(vp);
+	vp = NULL;
+	evloop_destroy(&loop);
+	cr_assert_eq(evloop_init(&loop, 64), 0);
+	cr_assert_eq(evloop_init(&qloop[0], 64), 0);
+	cr_assert_eq(evloop_init(&qloop[1], 64), 0);
+	fake_init(&fdev, 1 /* net */);
+	fdev.dev.queue_loops = table;
+	cr_assert_eq(virtio_pci_create(&vp, &fdev.dev, &host, &hv, &e), 0, "%s", e.msg);
+	slot = virtio_pci_devfn(vp) >> 3;
+	enable_mem();
+	cr_assert(negotiate(OFFERED) & VIRTIO_CONFIG_S_FEATURES_OK);
+	setup_queue(0, 128, NO_VECTOR);
+	setup_queue(1, 128, NO_VECTOR);
+	set_status(status() | VIRTIO_CONFIG_S_DRIVER_OK);
+	cr_assert_eq(status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+
+	mmio_wr(bar_addr(0) + 0x3000, 2, 0);
+	mmio_wr(bar_addr(0) + 0x3004, 2, 1);
+	run_loop();
+	cr_assert_eq(fdev.notifies[0] + fdev.notifies[1], 0, "no kick on the device's loop");
+	run_one_loop(&qloop[1]);
+	cr_assert_eq(fdev.notifies[1], 1, "queue 1's kick on queue 1's loop");
+	cr_assert_eq(fdev.notifies[0], 0, "queue 0's kick waits for queue 0's loop");
+	run_one_loop(&qloop[0]);
+	cr_assert_eq(fdev.notifies[0], 1);
+	cr_assert_eq(fdev.foreign_notifies, 0);
+	/* Torn down as the VMM does: every loop stopped for good first. */
+	evloop_stop(&qloop[0]);
+	evloop_stop(&qloop[1]);
+	virtio_pci_destroy(vp);
+	vp = NULL;
+	cr_assert_eq(fdev.resets, 1);
+	evloop_destroy(&qloop[0]);
+	evloop_destroy(&qloop[1]);
 }
 
 /* ---- PCI_CFG window ---- */

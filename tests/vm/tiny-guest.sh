@@ -3,7 +3,8 @@
 # vqvm's run path with a freestanding guest, directly on this host's KVM (it works on PVM,
 # which cannot boot Linux): the command line arrives, a reset through the i8042 exits 0, a
 # panic banner before the reset exits 1, a triple fault exits 1, serial output goes where
-# --serial says, and --dump-dtb writes a tree dtc can read.
+# --serial says, and --dump-dtb writes a tree dtc can read. With --io-loops per-queue, a
+# disk's queues get their own named I/O threads, which start and stop with the VM.
 . "$(dirname "$0")/../lib.sh"
 
 [ -e /dev/kvm ] || { echo "SKIP: no /dev/kvm on this host"; exit 0; }
@@ -49,22 +50,47 @@ check "dump-dtb: bootargs" expect_line "$work/vm.dts" 'bootargs = ".*dtb=yes"'
 check "dump-dtb: memory node" expect_line "$work/vm.dts" 'memory@0'
 check "dump-dtb: serial node" expect_line "$work/vm.dts" 'serial@3f8'
 
-# SIGTERM and SIGINT stop a running VM in order (status 128+N, a reason on stderr).
-for sig in TERM INT; do
-	"$vqvm" run --kernel "$tiny/tiny-spin.bzImage" --cpus 2 --serial none \
-		>"$work/sig.out" 2>"$work/sig.err" </dev/null &
+# spin NAME SIG ARGS...: start a spinning guest, list its threads' names in NAME.threads
+# after a second, send SIG and wait (5 s at most) for vqvm to end; its status in $status.
+spin() {
+	local name=$1 sig=$2 pid
+	shift 2
+	"$vqvm" run --kernel "$tiny/tiny-spin.bzImage" --cpus 2 --serial none "$@" \
+		>"$work/$name.out" 2>"$work/$name.err" </dev/null &
 	pid=$!
 	sleep 1
+	cat /proc/"$pid"/task/*/comm >"$work/$name.threads" 2>/dev/null
 	kill -"$sig" "$pid"
 	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	if kill -0 "$pid" 2>/dev/null; then
-		fail "SIG$sig: vqvm still running 5 s later"
+		fail "$name: vqvm still running 5 s after SIG$sig"
 		kill -9 "$pid"
 	fi
 	wait "$pid"
 	status=$?
+}
+
+# SIGTERM and SIGINT stop a running VM in order (status 128+N, a reason on stderr).
+for sig in TERM INT; do
+	spin sig "$sig"
 	want=$((128 + $(kill -l "$sig")))
 	check "SIG$sig: exit $want" expect_status "$want" "$status"
 	check "SIG$sig: reason on stderr" expect_line "$work/sig.err" "stopped by signal"
 done
+
+# --io-loops per-queue: a disk with 2 queues runs them on threads io-blk0-q0 and
+# io-blk0-q1; they stop in order with the VM, on a signal or a guest reset.
+truncate -s 1M "$work/disk.img"
+spin perq TERM --disk "path=$work/disk.img" --io-loops per-queue
+check "per-queue: thread io-blk0-q0" grep -qx io-blk0-q0 "$work/perq.threads"
+check "per-queue: thread io-blk0-q1" grep -qx io-blk0-q1 "$work/perq.threads"
+check "per-queue: SIGTERM: exit 143" expect_status 143 "$status"
+check "per-queue: SIGTERM: reason on stderr" expect_line "$work/perq.err" "stopped by signal"
+run perq-reset --kernel "$tiny/tiny-reset.bzImage" --cpus 2 --disk "path=$work/disk.img" \
+	--io-loops per-queue
+check "per-queue: reset: exit 0" expect_status 0 "$(cat "$work/perq-reset.status")"
+check "per-queue: reset: nothing on stderr" test ! -s "$work/perq-reset.err"
+spin shared TERM --disk "path=$work/disk.img"
+check "shared: no I/O threads" eval '! grep -q "^io-" "$work/shared.threads"'
+check "shared: SIGTERM: exit 143" expect_status 143 "$status"
 finish
