@@ -1,0 +1,109 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Block benchmark, the part that runs where the VMMs run (see bench/blk.sh and lib.sh).
+#
+#   blk.sh --runs N --kernel K --initrd I --memory MIB --vqvm PATH --qemu PATH|none
+#          --disk DEV --tools IMG --jobs FIO-JOBFILE --runtime S [--only "IMPL..."]
+#
+# Each run: the fio jobs natively on DEV, then in a guest of vqvm and one of QEMU microvm
+# (the guest script, bench/guest/blk.sh, is in the initrd) with DEV as the guest's
+# virtio-blk disk "data", opened O_DIRECT (vqvm cache=none; QEMU cache=none,aio=io_uring),
+# and the tools disk (fio) as "tools"; the order rotates from run to run.
+. "$(dirname "$0")/lib.sh"
+
+only="native vqvm qemu" runs=5 kernel= initrd= memory=256 vqvm= qemu=none disk= tools= jobs= runtime=3
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--runs) runs=$2 ;;
+	--kernel) kernel=$2 ;;
+	--initrd) initrd=$2 ;;
+	--memory) memory=$2 ;;
+	--vqvm) vqvm=$2 ;;
+	--qemu) qemu=$2 ;;
+	--disk) disk=$2 ;;
+	--tools) tools=$2 ;;
+	--jobs) jobs=$2 ;;
+	--runtime) runtime=$2 ;;
+	--only) only=$2 ;;
+	*) echo "blk.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+	shift 2
+done
+njobs=$(grep -c '^\[[^g]' "$jobs")
+# The guest boots in up to ~20 s in the sandbox, fio loads for a few more.
+VM_TIMEOUT=$((150 + njobs * (runtime + 1) * 3))
+
+# report IMPL RUN FILE: RESULT lines from "<job>;<err>;<rKiB/s>;<rIOPS>;<wKiB/s>;<wIOPS>"
+# lines (after a BENCH-FIO prefix in guest output); 0 when all njobs jobs are there.
+report() {
+	local impl=$1 run=$2 f=$3 line job err rbw riops wbw wiops got=0 msg=
+	# (L1 has no /dev/fd for bash's <(...).)
+	tr -d '\r' <"$f" | grep -E '^(BENCH-FIO )?[a-z0-9-]+;' | sed 's/^BENCH-FIO //' >"$f.jobs" || true
+	while IFS=';' read -r job err rbw riops wbw wiops; do
+		if [ "$err" != 0 ]; then
+			fail "$impl" "$run" "fio job $job: error $err"
+			continue
+		fi
+		got=$((got + 1))
+		result "$impl" "$run" "$job.iops" $((riops + wiops))
+		result "$impl" "$run" "$job.kibs" $((rbw + wbw))
+		msg="$msg $job $((riops + wiops))"
+	done <"$f.jobs"
+	[ "$got" = "$njobs" ] || return 1
+	say "$impl run $run: IOPS$msg"
+}
+
+run_native() {
+	local run=$1 out=$logs/native-$1.out rc
+	set +e
+	BENCH_DEV=$disk BENCH_RUNTIME=$runtime timeout -s KILL "$VM_TIMEOUT" \
+		fio --output-format=terse --terse-version=3 "$jobs" >"$logs/native-$run.fio" 2>"$out"
+	rc=$?
+	set -e
+	grep '^3;' "$logs/native-$run.fio" | cut -d';' -f3,5,7,8,48,49 >"$logs/native-$run.res" || true
+	report native "$run" "$logs/native-$run.res" ||
+		fail native "$run" "fio exited with status $rc" "$out"
+}
+
+run_vm() {
+	local impl=$1 run=$2
+	shift 2
+	local out=$logs/$impl-$run.out err=$logs/$impl-$run.err rc
+	set +e
+	timeout -s KILL "$VM_TIMEOUT" "$@" </dev/null >"$out" 2>"$err"
+	rc=$?
+	set -e
+	report "$impl" "$run" "$out" ||
+		fail "$impl" "$run" "not all fio jobs reported (VMM exit status $rc)" "$out" "$err"
+}
+
+say "blk: $runs runs; fio jobs: $(grep '^\[[^g]' "$jobs" | tr -d '[]' | tr '\n' ' ')($runtime s + 1 s ramp each)"
+say "disk: $disk ($(($(blockdev --getsize64 "$disk" 2>/dev/null || stat -L -c %s "$disk") / 1048576)) MiB); guests: 1 vCPU, $memory MiB"
+say "where the VMMs run: $(uname -r), $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n1)"
+read -r -a impls <<<"$only"
+for ((run = 1; run <= runs; run++)); do
+	for impl in $(rotate "$run" "${impls[@]}"); do
+		case $impl in
+		native) run_native "$run" ;;
+		vqvm)
+			run_vm vqvm "$run" "$vqvm" run --kernel "$kernel" --initrd "$initrd" --cpus 1 \
+				--memory "${memory}M" --serial stdio --cmdline "bench.runtime=$runtime" \
+				--disk "path=$tools,readonly,id=tools" --disk "path=$disk,cache=none,id=data"
+			;;
+		qemu)
+			if [ "$qemu" = none ]; then
+				fail qemu "$run" "qemu-system-x86_64 is not installed"
+				continue
+			fi
+			qemu_base "$memory"
+			run_vm qemu "$run" "${qemu_cmd[@]}" \
+				-drive "id=tools,file=$tools,format=raw,if=none,readonly=on" \
+				-device virtio-blk-device,drive=tools,serial=tools \
+				-drive "id=data,file=$disk,format=raw,if=none,cache=none,aio=io_uring" \
+				-device virtio-blk-device,drive=data,serial=data \
+				-append "$QEMU_APPEND bench.runtime=$runtime"
+			;;
+		esac
+	done
+done
+exit "$failed"
