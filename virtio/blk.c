@@ -108,6 +108,7 @@ struct blk_queue {
 	pthread_mutex_t lock;  /* everything below, and the virtqueue */
 	pthread_cond_t idle;   /* in_flight, cancels and cancel_queued dropped to 0 */
 	bool running;
+	bool stopping;         /* queue_stop: running, but no more pops; drains in flight */
 	bool throttled;        /* in_flight reached the queue size with more available */
 	bool pushed;           /* used entries added since the last interrupt decision */
 	bool broken_reported;
@@ -696,10 +697,13 @@ static void blk_req_done(struct evloop_op *op, int res, bool more)
 	if (status != BLK_QUEUED) {
 		blk_inflight_del(q, r);
 		blk_finish(q, r, status);
-		if (q->throttled)
+		if (q->throttled && !q->stopping)
 			blk_process(q);
 		else
 			blk_notify(q);
+		/* A stopping queue's waiter wants the last completion, pushed and signalled. */
+		if (q->stopping)
+			blk_wake_if_idle(q);
 	}
 	pthread_mutex_unlock(&q->lock);
 }
@@ -713,8 +717,8 @@ static void blk_queue_notify(struct virtio_device *dev, unsigned int index)
 		return;
 	q = &b->q[index];
 	pthread_mutex_lock(&q->lock);
-	/* A kick that raced a reset, or came before activate, is dropped here. */
-	if (q->running)
+	/* A kick that raced a reset or a stop, or came before activate, is dropped here. */
+	if (q->running && !q->stopping)
 		blk_process(q);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -779,8 +783,8 @@ static void blk_wait_idle(struct blk_queue *q)
 			break;
 		}
 		if (on_loop) {
-			log_err("blk '%s' queue %u: reset on the event loop thread with %u "
-				"requests in flight would wait for itself", b->path, q->index,
+			log_err("blk '%s' queue %u: stop or reset on the event loop thread with "
+				"%u requests in flight would wait for itself", b->path, q->index,
 				q->in_flight);
 			abort();
 		}
@@ -874,6 +878,30 @@ static void blk_queue_reset(struct virtio_device *dev, unsigned int index)
 		blk_stop(dev->priv, index, 1);
 }
 
+/*
+ * Stop one queue keeping its place (device.h): nothing more is popped, the requests in
+ * flight complete as usual on the loop (pushed, signalled), and once the last one is
+ * reaped the queue stops running. Every popped chain has then been pushed, so used_idx
+ * == last_avail_idx. A loop stopped for good abandons them, as for reset.
+ */
+static void blk_queue_stop(struct virtio_device *dev, unsigned int index)
+{
+	struct blk *b = dev->priv;
+	struct blk_queue *q;
+
+	if (index >= dev->nr_queues)
+		return;
+	q = &b->q[index];
+	pthread_mutex_lock(&q->lock);
+	q->stopping = true;
+	pthread_mutex_unlock(&q->lock);
+	blk_wait_idle(q);
+	pthread_mutex_lock(&q->lock);
+	q->running = false;
+	q->stopping = false;
+	pthread_mutex_unlock(&q->lock);
+}
+
 static void blk_free(struct blk *b)
 {
 	for (unsigned int i = 0; i < b->dev.nr_queues; i++) {
@@ -916,6 +944,7 @@ static const struct virtio_device_ops blk_ops = {
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
 	.queue_reset = blk_queue_reset,
+	.queue_stop = blk_queue_stop,
 	.destroy = blk_destroy,
 };
 

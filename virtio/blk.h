@@ -45,6 +45,10 @@
  *   requests rather than free memory the kernel may still write.
  * - activate starts every queue that is active (vq->active) and not running. After a
  *   queue_reset the transport calls activate again once the driver re-enabled it.
+ * - queue_stop (a managed device's VQ_ENABLE SET 0) pops nothing more from the queue
+ *   and waits, like reset, until its requests in flight completed normally: each is
+ *   pushed to the used ring and signalled on the loop before it returns. Then the queue
+ *   is not running and resumes at last_avail_idx with the next activate.
  */
 #ifndef VQVM_VIRTIO_BLK_H
 #define VQVM_VIRTIO_BLK_H

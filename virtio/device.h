@@ -19,8 +19,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/err.h"
 #include "lib/evloop.h"
 #include "lib/guest_mem.h"
+#include "lib/hv.h"
 #include "virtio/queue.h"
 
 /* Feature bits every vqvm device offers; the transport adds VERSION_1. */
@@ -53,6 +55,19 @@ struct virtio_device_ops {
 	void (*reset)(struct virtio_device *dev);
 	/* Optional: per-queue reset (VIRTIO_F_RING_RESET), same guarantee for one queue. */
 	void (*queue_reset)(struct virtio_device *dev, unsigned int q);
+	/*
+	 * Optional: stop running queue q without losing its place (a managed device's
+	 * VQ_ENABLE SET 0, docs/transport-vq.md 7.6). Take no more buffers; let every
+	 * request in flight complete and push it to the used ring, with its interrupt as
+	 * vq_should_notify decides. A receive buffer still waiting for data may instead be
+	 * given back by moving last_avail_idx back over it, and only for the buffers taken
+	 * last. When it returns the queue is not running, used_idx == last_avail_idx (every
+	 * buffer before it was returned, none after), and nothing reads or writes the queue
+	 * until activate starts it again (the transport re-activates vq first; the queue
+	 * resumes at last_avail_idx). Called on any thread but queue q's loop. Without it, a
+	 * transport cannot stop a queue short of queue_reset.
+	 */
+	void (*queue_stop)(struct virtio_device *dev, unsigned int q);
 	/* Free everything (after reset). */
 	void (*destroy)(struct virtio_device *dev);
 };
@@ -109,5 +124,14 @@ static inline void virtio_queue_interrupt(struct virtio_device *dev, unsigned in
 {
 	dev->transport->queue_interrupt(dev, q);
 }
+
+/*
+ * For transports, before serving dev: the mandatory ops (all but queue_reset,
+ * queue_stop and destroy), every hypervisor op, 1..max_queues queues each with a
+ * power-of-two max_size up to VQ_MAX_SIZE, at most max_config bytes of config, a loop
+ * and guest memory. Returns 0, or -1 with e naming the device and the problem.
+ */
+int virtio_transport_check(const struct virtio_device *dev, const struct hv *hv,
+			   unsigned int max_queues, uint32_t max_config, struct err *e);
 
 #endif
