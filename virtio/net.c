@@ -130,6 +130,7 @@ struct net_queue {
 	pthread_mutex_t lock; /* everything below, and the virtqueue */
 	pthread_cond_t idle;  /* in_flight, cancels and the queued calls dropped to 0 */
 	bool running;
+	bool stopping;        /* queue_stop: running, but nothing more taken or read */
 	bool throttled;       /* TX: in flight reached the queue size with more available */
 	bool pushed;          /* used entries added since the last interrupt decision */
 	bool broken_reported;
@@ -150,6 +151,7 @@ struct net_queue {
 	uint32_t pending;     /* bytes of a packet in buf waiting for guest buffers */
 	struct net_rx_chain *held;
 	unsigned int nr_held;
+	bool held_not_last;   /* a chain popped after the held ones was returned */
 	struct iovec *pool;
 	unsigned int pool_used;
 	struct net_qstats st;
@@ -670,10 +672,13 @@ static void net_tx_done(struct evloop_op *op, int res, bool more)
 	net_tx_inflight_del(q, r);
 	net_push(q, r->head, 0);
 	net_tx_put(q, r);
-	if (q->throttled)
+	if (q->throttled && !q->stopping)
 		net_tx_process(q);
 	else
 		net_notify(q);
+	/* A stopping queue's waiter wants the last write, pushed and signalled. */
+	if (q->stopping)
+		net_wake_if_idle(q);
 out:
 	pthread_mutex_unlock(&q->lock);
 }
@@ -715,6 +720,8 @@ static enum net_take net_rx_take(struct net_queue *q)
 				 c.nr_out ? "has device-readable descriptors" :
 				 "is shorter than the header");
 			STAT_ADD(q, errors, 1);
+			if (q->nr_held)
+				q->held_not_last = true;
 			net_push(q, c.head, 0);
 			continue;
 		}
@@ -737,6 +744,8 @@ static void net_rx_release(struct net_queue *q, unsigned int k)
 	q->nr_held -= k;
 	for (unsigned int i = 0; i < q->nr_held; i++)
 		q->held[i].first -= first;
+	if (!q->nr_held)
+		q->held_not_last = false;
 }
 
 static void net_rx_drop(struct net_queue *q)
@@ -914,6 +923,14 @@ static void net_rx_done(struct evloop_op *op, int res, bool more)
 		pthread_mutex_unlock(&q->lock);
 		return;
 	}
+	if (q->stopping) {
+		/* Nothing more is read; a packet this read got waits in buf for the resume. */
+		if (state == RX_READING && res >= NET_HDR_LEN)
+			net_rx_read_done(q, res);
+		net_wake_if_idle(q);
+		pthread_mutex_unlock(&q->lock);
+		return;
+	}
 	if (state == RX_READING)
 		net_rx_read_done(q, res);
 	else if (state == RX_POLLING && net_poll_failed(res))
@@ -1021,7 +1038,7 @@ static bool net_set_pairs(struct net *n, const struct net_queue *ctrl, unsigned 
 		pthread_mutex_lock(&rx->lock);
 		if (i >= want && rx->pending)
 			net_rx_drop(rx); /* no more packets on disabled queues (5.1.6.5.5) */
-		if (rx->running)
+		if (rx->running && !rx->stopping)
 			net_rx_resume(rx, ctrl);
 		pthread_mutex_unlock(&rx->lock);
 	}
@@ -1154,8 +1171,8 @@ static void net_queue_notify(struct virtio_device *dev, unsigned int index)
 		return;
 	q = &n->q[index];
 	pthread_mutex_lock(&q->lock);
-	/* A kick that raced a reset, or came before activate, is dropped here. */
-	if (q->running)
+	/* A kick that raced a reset or a stop, or came before activate, is dropped here. */
+	if (q->running && !q->stopping)
 		net_process(q);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -1170,7 +1187,7 @@ static void net_start_call(void *arg)
 
 	pthread_mutex_lock(&q->lock);
 	q->start_queued = false;
-	if (q->running)
+	if (q->running && !q->stopping)
 		net_process(q);
 	net_wake_if_idle(q);
 	pthread_mutex_unlock(&q->lock);
@@ -1227,12 +1244,12 @@ static bool net_on_loop_thread(const struct net_queue *q)
 	return evloop_on_thread(net_queue_loop(q));
 }
 
-static void net_wait_idle(struct net_queue *q)
+/* Queue lock held: until nothing is in flight, or the loop stopped for good. */
+static void net_wait_quiet(struct net_queue *q)
 {
 	struct net *n = q->net;
 	bool on_loop = net_on_loop_thread(q);
 
-	pthread_mutex_lock(&q->lock);
 	while (!net_queue_idle(q)) {
 		struct timespec until;
 
@@ -1242,8 +1259,9 @@ static void net_wait_idle(struct net_queue *q)
 			break;
 		}
 		if (on_loop) {
-			log_err("net '%s' %s: reset on the event loop thread with %u requests in "
-				"flight would wait for itself", n->name, q->name, q->in_flight);
+			log_err("net '%s' %s: stop or reset on the event loop thread with %u "
+				"requests in flight would wait for itself", n->name, q->name,
+				q->in_flight);
 			abort();
 		}
 		/* Timed, so that a loop stopped meanwhile does not hang us. */
@@ -1255,11 +1273,18 @@ static void net_wait_idle(struct net_queue *q)
 		}
 		pthread_cond_timedwait(&q->idle, &q->lock, &until);
 	}
+}
+
+static void net_wait_idle(struct net_queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	net_wait_quiet(q);
 	/* What the driver gave us is forgotten with the ring; a held packet is lost. */
 	if (q->pending)
 		STAT_ADD(q, dropped, 1);
 	q->pending = 0;
 	q->nr_held = 0;
+	q->held_not_last = false;
 	q->pool_used = 0;
 	q->throttled = false;
 	pthread_mutex_unlock(&q->lock);
@@ -1390,6 +1415,54 @@ static void net_queue_reset(struct virtio_device *dev, unsigned int index)
 		net_stop(dev->priv, index, 1);
 }
 
+/*
+ * Queue lock held, nothing in flight: the receive chains held for a packet go back to
+ * the driver (7.6). When they are the last ones taken, the available index moves back
+ * over them and they are taken again after the resume; otherwise they are returned
+ * unused (length 0, which Linux counts as a length error before posting them again).
+ */
+static void net_rx_give_back(struct net_queue *q)
+{
+	if (q->held_not_last) {
+		for (unsigned int i = 0; i < q->nr_held; i++)
+			net_push(q, q->held[i].head, 0);
+	} else {
+		q->vq->last_avail_idx -= q->nr_held;
+	}
+	q->nr_held = 0;
+	q->held_not_last = false;
+	q->pool_used = 0;
+}
+
+/*
+ * Stop one queue keeping its place (device.h). Nothing more is popped or read; TX
+ * writes in flight complete as usual on the loop (pushed, signalled); an RX read, poll
+ * or back-off timer is cancelled, a packet already read waits in buf for the resume,
+ * and the chains held for it are given back. The control queue has no I/O in flight.
+ */
+static void net_queue_stop(struct virtio_device *dev, unsigned int index)
+{
+	struct net *n = dev->priv;
+	struct net_queue *q;
+
+	if (index >= dev->nr_queues)
+		return;
+	q = &n->q[index];
+	pthread_mutex_lock(&q->lock);
+	q->stopping = true;
+	if (q->rx_state != RX_IDLE && !q->cancel_queued && !net_on_loop_thread(q) &&
+	    !net_loop_stopped(q)) {
+		q->cancel_queued = true;
+		evloop_call(net_queue_loop(q), &q->cancel_call, net_cancel, q);
+	}
+	net_wait_quiet(q);
+	net_rx_give_back(q);
+	net_notify(q);
+	q->running = false;
+	q->stopping = false;
+	pthread_mutex_unlock(&q->lock);
+}
+
 static void net_free(struct net *n)
 {
 	for (unsigned int i = 0; i < n->dev.nr_queues; i++) {
@@ -1439,6 +1512,7 @@ static const struct virtio_device_ops net_ops = {
 	.queue_notify = net_queue_notify,
 	.reset = net_reset,
 	.queue_reset = net_queue_reset,
+	.queue_stop = net_queue_stop,
 	.destroy = net_destroy,
 };
 
@@ -1647,4 +1721,22 @@ int net_create_fds(struct virtio_device **out, const struct net_dev_config *cfg,
 		tap = tap && tap_is_tap(fds[i]);
 	}
 	return net_build(out, cfg, fds, tap, mem, loop, e);
+}
+
+/*
+ * The management device gives a pooled backend the MAC its CREATE chose, before a
+ * transport serves it: config reads take no lock, so only while not started.
+ */
+int net_set_mac(struct virtio_device *dev, const uint8_t mac[6])
+{
+	struct net *n = dev->priv;
+	int ret = 0;
+
+	pthread_mutex_lock(&n->lock);
+	if (n->started)
+		ret = -EBUSY;
+	else
+		memcpy(n->config.mac, mac, sizeof(n->config.mac));
+	pthread_mutex_unlock(&n->lock);
+	return ret;
 }

@@ -116,6 +116,11 @@ struct net_stats {
 };
 
 void net_get_stats(struct virtio_device *dev, struct net_stats *out);
+/*
+ * Change the MAC the config space reports. Only for an idle device (not started since
+ * its last reset, else -EBUSY) that no driver sees yet: reads of the config take no lock.
+ */
+int net_set_mac(struct virtio_device *dev, const uint8_t mac[6]);
 
 /* ---- header checks, exposed for tests ---- */
 

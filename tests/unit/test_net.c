@@ -38,6 +38,7 @@
 #include "lib/evloop.h"
 #include "lib/guest_mem.h"
 #include "lib/log.h"
+#include "tests/unit/lib/host_net.h"
 #include "virtio/net.h"
 #include "virtio/tap.h"
 
@@ -1066,18 +1067,25 @@ Test(net, rx_no_buffers_no_read)
 	cr_assert_eq(stats().rx_reads, 1, "the ring is dry again: no further read");
 }
 
-/* A packet read but not yet placeable waits for buffers, not dropped. */
-Test(net, rx_packet_waits_for_more_buffers)
+/* With MRG_RXBUF, one 1526-byte buffer posted, a 4000-byte packet read: it waits. */
+static void rx_packet_waiting(struct drv *d, uint32_t seed)
 {
 	struct virtio_net_hdr_mrg_rxbuf h = hdr(0, 0, 0, 0, 0, 0);
-	struct drv d[3];
 
 	dev = create_pairs(1);
 	start(d, F_MRG);
 	add_rx(&d[0], RX_AREA, 1526);
 	kick(&d[0]);
-	peer_send(peer[0], &h, 8, 4000);
+	peer_send(peer[0], &h, seed, 4000);
 	wait_stat(rx_reads, 1);
+}
+
+/* A packet read but not yet placeable waits for buffers, not dropped. */
+Test(net, rx_packet_waits_for_more_buffers)
+{
+	struct drv d[3];
+
+	rx_packet_waiting(d, 8);
 	usleep(30000);
 	cr_assert_eq(used_idx(&d[0]), 0, "one buffer of three: nothing used yet");
 	cr_assert_eq(stats().rx_dropped, 0);
@@ -1411,6 +1419,22 @@ static void *do_reset(void *arg)
 	return NULL;
 }
 
+/* Eight writes of one kick on tx0, prepared but held back with the loop. */
+static void hold_tx_writes(struct drv *d, struct blocker *bl)
+{
+	struct virtio_net_hdr_mrg_rxbuf h = hdr(0, 0, 0, 0, 0, 0);
+
+	for (int i = 0; i < 8; i++)
+		add_tx(&d[1], TX_AREA + i * 0x1000ULL, &h, i, 1000);
+	sem_init(&bl->entered, 0, 0);
+	sem_init(&bl->release, 0, 0);
+	bl->q = 1;
+	evloop_call(virtio_queue_loop(dev, 1), &bl->call, kick_and_block, bl);
+	sem_wait(&bl->entered);
+	loop_held = &bl->release;
+	cr_assert_eq(used_idx(&d[1]), 0, "all writes are in flight");
+}
+
 /*
  * Writes of a kick prepared but held back with the loop, a read waiting on the socket:
  * the reset waits for all of them and pushes none.
@@ -1418,21 +1442,12 @@ static void *do_reset(void *arg)
 static void reset_with_io_in_flight(struct drv *d, struct resetter *r)
 {
 	static struct blocker bl; /* outlives a failed assertion, for teardown */
-	struct virtio_net_hdr_mrg_rxbuf h = hdr(0, 0, 0, 0, 0, 0);
 	pthread_t t;
 
 	add_rx(&d[0], RX_AREA, 1526);
 	kick(&d[0]);
 	wait_stat(rx_reads, 1);
-	for (int i = 0; i < 8; i++)
-		add_tx(&d[1], TX_AREA + i * 0x1000ULL, &h, i, 1000);
-	sem_init(&bl.entered, 0, 0);
-	sem_init(&bl.release, 0, 0);
-	bl.q = 1;
-	evloop_call(virtio_queue_loop(dev, 1), &bl.call, kick_and_block, &bl);
-	sem_wait(&bl.entered);
-	loop_held = &bl.release;
-	cr_assert_eq(used_idx(&d[1]), 0, "all writes are in flight");
+	hold_tx_writes(d, &bl);
 
 	pthread_create(&t, NULL, do_reset, r);
 	usleep(100000);
@@ -1769,16 +1784,10 @@ static uint32_t ethtool_get(const char *name, uint32_t cmd)
 /* A packet socket on the host side of the TAP. */
 static int host_socket(const char *name)
 {
-	struct sockaddr_ll sll = {
-		.sll_family = AF_PACKET,
-		.sll_protocol = htons(ETH_P_ALL),
-		.sll_ifindex = (int)if_nametoindex(name),
-	};
-	int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	int s = host_packet_socket(name);
 
 	if (s < 0)
-		cr_skip_test("no packet sockets: %s", strerror(errno));
-	cr_assert_eq(bind(s, (struct sockaddr *)&sll, sizeof(sll)), 0);
+		cr_skip_test("no packet socket on %s: %s", name, strerror(-s));
 	return s;
 }
 
@@ -1909,4 +1918,183 @@ Test(tap, multiqueue_attachment_follows_vq_pairs_set)
 	cr_assert(attached(fds[0]));
 	cr_assert_not(attached(fds[1]), "reset goes back to one pair");
 	cr_assert_not(attached(fds[2]));
+}
+
+/* ==== queue_stop (a managed device's VQ_ENABLE SET 0) ==== */
+
+struct stopper {
+	unsigned int q;
+	atomic_bool done;
+};
+
+static void *do_stop(void *arg)
+{
+	struct stopper *s = arg;
+
+	dev->ops->queue_stop(dev, s->q);
+	atomic_store(&s->done, true);
+	return NULL;
+}
+
+struct barrier {
+	struct evloop_call call;
+	sem_t done;
+};
+
+static void barrier_done(void *arg)
+{
+	sem_post(&((struct barrier *)arg)->done);
+}
+
+/* Until queue q's loop ran what was queued on it so far (activate's first look). */
+static void loop_sync(unsigned int q)
+{
+	struct barrier b;
+
+	sem_init(&b.done, 0, 0);
+	evloop_call(virtio_queue_loop(dev, q), &b.call, barrier_done, &b);
+	sem_wait(&b.done);
+	sem_destroy(&b.done);
+}
+
+/* What the transport does to resume a stopped queue: map its ring again, activate. */
+static void resume(unsigned int q)
+{
+	cr_assert_eq(vq_activate(&dev->vqs[q], &mem, false, false), 0);
+	cr_assert_eq(dev->ops->activate(dev), 0);
+}
+
+/*
+ * TX writes in flight when the queue is stopped complete normally: all of them are
+ * sent, pushed and signalled before queue_stop returns; what is made available
+ * meanwhile waits for the resume.
+ */
+Test(net, queue_stop_tx_completes_writes_in_flight_and_keeps_the_place)
+{
+	static struct blocker bl; /* outlives a failed assertion, for teardown */
+	struct virtio_net_hdr_mrg_rxbuf h = hdr(0, 0, 0, 0, 0, 0);
+	struct stopper s = { .q = 1 };
+	uint8_t got[2048];
+	struct drv d[3];
+	pthread_t t;
+
+	dev = create_pairs(1);
+	start(d, F_BASE);
+	loop_sync(1);
+	hold_tx_writes(d, &bl);
+
+	pthread_create(&t, NULL, do_stop, &s);
+	usleep(100000);
+	cr_assert_not(atomic_load(&s.done), "queue_stop returned with writes in flight");
+	add_tx(&d[1], TX_AREA + 8 * 0x1000ULL, &h, 8, 1000);
+	kick(&d[1]);
+	loop_held = NULL;
+	sem_post(&bl.release);
+	pthread_join(t, NULL);
+	cr_assert_eq(used_idx(&d[1]), 8, "every write pushed before queue_stop returned");
+	cr_assert_geq(atomic_load(&irqs[1]), 1, "and signalled");
+	cr_assert_eq(dev->vqs[1].last_avail_idx, 8);
+	cr_assert_eq(dev->vqs[1].used_idx, 8);
+	for (int i = 0; i < 8; i++) {
+		cr_assert_eq(peer_recv(peer[0], got, sizeof(got), 1000), NET_HDR_LEN + 1000);
+		cr_assert(is_pattern(got + NET_HDR_LEN, i, 1000), "packet %d", i);
+	}
+	kick(&d[1]);
+	usleep(50000);
+	cr_assert_eq(peer_recv(peer[0], got, sizeof(got), 0), -1, "a stopped queue sends nothing");
+	resume(1);
+	wait_used(&d[1], 9);
+	cr_assert_eq(peer_recv(peer[0], got, sizeof(got), 1000), NET_HDR_LEN + 1000);
+	cr_assert(is_pattern(got + NET_HDR_LEN, 8, 1000));
+	sem_destroy(&bl.entered);
+	sem_destroy(&bl.release);
+}
+
+/* RX waiting for a packet: the read is cancelled, the posted buffers stay the driver's. */
+Test(net, queue_stop_rx_cancels_the_read)
+{
+	struct virtio_net_hdr_mrg_rxbuf h = hdr(0, 0, 0, 0, 0, 0);
+	struct drv d[3];
+
+	dev = create_pairs(1);
+	start(d, F_BASE);
+	memset(gp(RX_AREA), 0xaa, 2048);
+	add_rx(&d[0], RX_AREA, 1526);
+	add_rx(&d[0], RX_AREA + 0x1000, 1526);
+	kick(&d[0]);
+	wait_stat(rx_reads, 1);
+	dev->ops->queue_stop(dev, 0);
+	cr_assert_eq(used_idx(&d[0]), 0);
+	cr_assert_eq(dev->vqs[0].last_avail_idx, 0, "no buffer taken");
+	peer_send(peer[0], &h, 3, 200);
+	kick(&d[0]);
+	usleep(50000);
+	cr_assert_eq(stats().rx_reads, 1, "nothing read after the stop");
+	cr_assert_eq(*(uint8_t *)gp(RX_AREA), 0xaa, "guest memory untouched");
+	resume(0);
+	wait_used(&d[0], 1);
+	cr_assert_eq(used_elem(&d[0], 0).len, NET_HDR_LEN + 200);
+	cr_assert(is_pattern(gp(RX_AREA + NET_HDR_LEN), 3, 200));
+}
+
+/*
+ * A packet waiting for more buffers, with one chain held for it: the stop moves the
+ * available index back over that chain; the packet survives and lands after the resume
+ * in the same chain plus the ones posted meanwhile.
+ */
+Test(net, queue_stop_rx_gives_held_buffers_back_by_the_avail_index)
+{
+	struct drv d[3];
+
+	rx_packet_waiting(d, 8);
+	for (int i = 0; i < 500 && __atomic_load_n(&dev->vqs[0].last_avail_idx,
+						     __ATOMIC_RELAXED) < 1; i++)
+		usleep(1000);
+	cr_assert_eq(dev->vqs[0].last_avail_idx, 1, "the chain is held for the packet");
+	dev->ops->queue_stop(dev, 0);
+	cr_assert_eq(dev->vqs[0].last_avail_idx, 0, "given back: taken again after the resume");
+	cr_assert_eq(used_idx(&d[0]), 0);
+	cr_assert_eq(stats().rx_dropped, 0, "the packet is kept");
+	add_rx(&d[0], RX_AREA + 0x1000, 1526);
+	add_rx(&d[0], RX_AREA + 0x2000, 1526);
+	resume(0);
+	wait_used(&d[0], 3);
+	cr_assert_eq(used_elem(&d[0], 0).id, 0, "the given-back chain first");
+	cr_assert_eq(le16toh(guest_hdr(RX_AREA)->num_buffers), 3);
+	cr_assert(is_pattern(gp(RX_AREA + NET_HDR_LEN), 8, 1526 - NET_HDR_LEN));
+	cr_assert_eq(stats().rx_packets, 1);
+}
+
+/*
+ * The chain held for the packet is not the last one taken (an unusable chain after it
+ * was already returned): moving the index back would hand that one out twice, so the
+ * held chain is returned unused instead.
+ */
+Test(net, queue_stop_rx_returns_held_buffers_that_are_not_the_last_taken)
+{
+	struct virtio_net_hdr_mrg_rxbuf h = hdr(0, 0, 0, 0, 0, 0);
+	struct seg bad = { RX_AREA + 0x1000, 1526, false };
+	struct drv d[3];
+
+	dev = create_pairs(1);
+	start(d, F_MRG);
+	add_rx(&d[0], RX_AREA, 1526);
+	add_chain(&d[0], &bad, 1); /* device-readable: unusable, returned at once */
+	kick(&d[0]);
+	peer_send(peer[0], &h, 9, 4000);
+	wait_used(&d[0], 1);
+	cr_assert_eq(used_elem(&d[0], 0).id, 1, "the unusable chain went back");
+	dev->ops->queue_stop(dev, 0);
+	cr_assert_eq(used_idx(&d[0]), 2, "the held chain returned too");
+	cr_assert_eq(used_elem(&d[0], 1).id, 0);
+	cr_assert_eq(used_elem(&d[0], 1).len, 0, "unused");
+	cr_assert_eq(dev->vqs[0].last_avail_idx, 2);
+	cr_assert_eq(dev->vqs[0].used_idx, 2);
+	cr_assert_geq(atomic_load(&irqs[0]), 1);
+	for (int i = 0; i < 3; i++)
+		add_rx(&d[0], RX_AREA + 0x2000 + i * 0x1000ULL, 1526);
+	resume(0);
+	wait_used(&d[0], 5);
+	cr_assert_eq(le16toh(guest_hdr(RX_AREA + 0x2000)->num_buffers), 3);
+	cr_assert_eq(stats().rx_packets, 1);
 }
