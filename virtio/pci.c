@@ -63,6 +63,7 @@ struct virtio_pci {
 	uint8_t msix_cap, pcicfg_cap; /* capability offsets in config space */
 	uint32_t msix_bar_size, pba_offset;
 	uint64_t offered;
+	struct virtio_pci_options opt;
 
 	pthread_mutex_t lock;
 	uint64_t driver_features; /* as the driver writes them, until FEATURES_OK */
@@ -75,7 +76,8 @@ struct virtio_pci {
 	uint8_t status, isr, generation;
 	uint16_t config_vector;
 	bool msix_enabled, msix_masked;
-	unsigned int nr_vectors;
+	unsigned int nr_vectors; /* MSI-X table entries */
+	unsigned int nr_own;     /* the first nr_own signal; the rest are a silent pool */
 	struct vp_vector *vec;
 	uint64_t *pba;
 	struct vp_queue *q;
@@ -189,7 +191,7 @@ static void vp_vector_fire(struct virtio_pci *vp, unsigned int v)
 /* Send vector v, or record it in the PBA while it is masked. NO_VECTOR: nothing. */
 static void vp_signal(struct virtio_pci *vp, uint16_t v)
 {
-	if (v >= vp->nr_vectors)
+	if (v >= vp->nr_own)
 		return;
 	if (vp_vector_masked(vp, v))
 		vp_pba_set(vp, v, true);
@@ -223,6 +225,14 @@ static void vp_msix_entry_write(struct virtio_pci *vp, unsigned int v, unsigned 
 	uint32_t *msg[] = { &vec->addr_lo, &vec->addr_hi, &vec->data };
 	bool was_masked = vp_vector_masked(vp, v);
 
+	/* A pool entry only stores what is written: it never gets a route. */
+	if (v >= vp->nr_own) {
+		if (dword == 3)
+			vec->ctrl = val & MSIX_ENTRY_MASKED;
+		else
+			*msg[dword] = dword ? val : val & ~3U;
+		return;
+	}
 	if (dword == 3) {
 		vec->ctrl = val & MSIX_ENTRY_MASKED; /* the other bits are reserved */
 		if (was_masked && !vp_vector_masked(vp, v))
@@ -289,7 +299,7 @@ static void vp_msix_ctl_changed(struct virtio_pci *vp)
 	pthread_mutex_lock(&vp->irq_lock);
 	vp->msix_enabled = ctl & MSIX_CTL_ENABLE;
 	vp->msix_masked = ctl & MSIX_CTL_MASKALL;
-	for (unsigned int v = 0; v < vp->nr_vectors; v++) {
+	for (unsigned int v = 0; v < vp->nr_own; v++) {
 		if (vp_pba_test(vp, v) && !vp_vector_masked(vp, v)) {
 			vp_pba_set(vp, v, false);
 			vp_vector_fire(vp, v);
@@ -352,8 +362,10 @@ static void vp_reset(struct virtio_pci *vp)
 
 static bool vp_features_ok(const struct virtio_pci *vp)
 {
-	return !(vp->driver_features & ~vp->offered) &&
-	       (vp->driver_features & BIT(VIRTIO_F_VERSION_1));
+	if ((vp->driver_features & ~vp->offered) ||
+	    !(vp->driver_features & BIT(VIRTIO_F_VERSION_1)))
+		return false;
+	return !vp->opt.features_ok || vp->opt.features_ok(vp->opt.opaque, vp->driver_features);
 }
 
 /* DRIVER_OK: map the enabled queues' rings, start the device, let kicks through. */
@@ -507,10 +519,13 @@ static void wr_gf(struct virtio_pci *vp, unsigned int q, unsigned int arg, uint3
 	vp->driver_features |= (uint64_t)v << shift;
 }
 
-/* A vector past the table cannot be mapped: it reads back NO_VECTOR (4.1.4.5). */
+/*
+ * A vector past the table cannot be mapped: it reads back NO_VECTOR (4.1.4.5). So does
+ * a pool entry, which never signals.
+ */
 static uint16_t vp_vector_arg(const struct virtio_pci *vp, uint32_t v)
 {
-	return v < vp->nr_vectors ? v : VIRTIO_MSI_NO_VECTOR;
+	return v < vp->nr_own ? v : VIRTIO_MSI_NO_VECTOR;
 }
 
 static uint32_t rd_config_vector(struct virtio_pci *vp, unsigned int q, unsigned int arg)
@@ -886,6 +901,8 @@ static void vp_bar_remapped(struct pci_function *fn, int bar, uint64_t addr, boo
 {
 	struct virtio_pci *vp = fn->opaque;
 
+	if (bar && bar == vp->opt.extra_bar && vp->opt.bar_remapped)
+		vp->opt.bar_remapped(vp->opt.opaque, addr, mapped);
 	if (bar != VIRTIO_PCI_BAR)
 		return;
 	pthread_mutex_lock(&vp->lock);
@@ -924,6 +941,12 @@ static void vp_pcicfg_access(struct virtio_pci *vp, bool is_write)
 		size = vp->msix_bar_size;
 		break;
 	default:
+		if (!vp->opt.extra_bar || cap[VIRTIO_PCI_CAP_BAR] != vp->opt.extra_bar)
+			return;
+		io = vp->opt.extra_bar_io;
+		size = vp->opt.extra_bar_size;
+		if (off < size)
+			io(vp->opt.opaque, off, data, len, is_write);
 		return;
 	}
 	if (off < size)
@@ -1136,7 +1159,8 @@ static void vp_free(struct virtio_pci *vp)
 
 static int vp_alloc(struct virtio_pci *vp, unsigned int nq)
 {
-	vp->nr_vectors = nq + 1; /* config + one per queue */
+	vp->nr_own = vp->opt.own_vectors ? vp->opt.own_vectors : nq + 1; /* config + queues */
+	vp->nr_vectors = vp->nr_own + vp->opt.msix_pool;
 	vp->q = calloc(nq, sizeof(*vp->q));
 	vp->vec = calloc(vp->nr_vectors, sizeof(*vp->vec));
 	vp->pba = calloc((vp->nr_vectors + 63) / 64, sizeof(*vp->pba));
@@ -1165,11 +1189,17 @@ static int vp_alloc(struct virtio_pci *vp, unsigned int nq)
 static int vp_setup_function(struct virtio_pci *vp)
 {
 	struct virtio_device *dev = vp->dev;
+	const struct virtio_pci_options *o = &vp->opt;
 	int ret;
 
-	pci_function_init(&vp->fn, VIRTIO_PCI_VENDOR, VIRTIO_PCI_DEVICE_BASE + dev->device_type,
-			  vp_class_code(dev->device_type), 1, VIRTIO_PCI_VENDOR,
-			  VIRTIO_PCI_SUBSYS_BASE + dev->device_type);
+	if (o->identity)
+		pci_function_init(&vp->fn, o->vendor, o->device, o->class_code, o->revision,
+				  o->subsys_vendor, o->subsys_id);
+	else
+		pci_function_init(&vp->fn, VIRTIO_PCI_VENDOR,
+				  VIRTIO_PCI_DEVICE_BASE + dev->device_type,
+				  vp_class_code(dev->device_type), 1, VIRTIO_PCI_VENDOR,
+				  VIRTIO_PCI_SUBSYS_BASE + dev->device_type);
 	vp->fn.ops = &vp_fn_ops;
 	vp->fn.opaque = vp;
 	ret = pci_function_set_bar(&vp->fn, VIRTIO_PCI_BAR, PCI_BAR_MMIO32, VIRTIO_PCI_BAR_SIZE,
@@ -1177,22 +1207,55 @@ static int vp_setup_function(struct virtio_pci *vp)
 	if (!ret)
 		ret = pci_function_set_bar(&vp->fn, VIRTIO_PCI_MSIX_BAR, PCI_BAR_MMIO32,
 					   vp->msix_bar_size, vp_msix_io, vp);
+	if (!ret && o->extra_bar)
+		ret = pci_function_set_bar(&vp->fn, o->extra_bar, PCI_BAR_MMIO32,
+					   o->extra_bar_size, o->extra_bar_io, o->opaque);
 	if (!ret)
 		ret = vp_add_caps(vp);
 	return ret;
 }
 
+static int vp_check_options(const struct virtio_device *dev,
+			    const struct virtio_pci_options *o, struct err *e)
+{
+	unsigned int own = o->own_vectors ? o->own_vectors : dev->nr_queues + 1;
+	uint64_t size = o->extra_bar_size;
+
+	if (own + o->msix_pool > VIRTIO_PCI_MSIX_MAX)
+		return err_set(e, "%s: %u MSI-X entries (at most %u)", dev->name,
+			       own + o->msix_pool, VIRTIO_PCI_MSIX_MAX);
+	if (!o->extra_bar)
+		return 0;
+	if (o->extra_bar < 0 || o->extra_bar >= PCI_NR_BARS || o->extra_bar == VIRTIO_PCI_BAR ||
+	    o->extra_bar == VIRTIO_PCI_MSIX_BAR || !o->extra_bar_io || size < 0x1000 ||
+	    (size & (size - 1)))
+		return err_set(e, "%s: bad extra BAR %d (size %#llx)", dev->name, o->extra_bar,
+			       (unsigned long long)size);
+	return 0;
+}
+
 int virtio_pci_create(struct virtio_pci **out, struct virtio_device *dev,
 		      struct pci_host *host, const struct hv *hv, struct err *e)
 {
+	return virtio_pci_create_ex(out, dev, host, hv, NULL, e);
+}
+
+int virtio_pci_create_ex(struct virtio_pci **out, struct virtio_device *dev,
+			 struct pci_host *host, const struct hv *hv,
+			 const struct virtio_pci_options *opt, struct err *e)
+{
+	static const struct virtio_pci_options none;
 	struct virtio_pci *vp;
 	int ret;
 
-	if (vp_check_dev(dev, hv, e))
+	if (!opt)
+		opt = &none;
+	if (vp_check_dev(dev, hv, e) || vp_check_options(dev, opt, e))
 		return -1;
 	vp = calloc(1, sizeof(*vp));
 	if (!vp)
 		return err_set(e, "%s: out of memory", dev->name);
+	vp->opt = *opt;
 	vp->dev = dev;
 	vp->host = host;
 	vp->hv = *hv;

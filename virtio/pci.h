@@ -57,6 +57,7 @@
 #ifndef VQVM_VIRTIO_PCI_H
 #define VQVM_VIRTIO_PCI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "devices/pci.h"
@@ -92,6 +93,49 @@ struct virtio_pci;
  */
 int virtio_pci_create(struct virtio_pci **out, struct virtio_device *dev,
 		      struct pci_host *host, const struct hv *hv, struct err *e);
+
+/*
+ * What a function that is not a plain virtio-pci device (the management device,
+ * docs/transport-vq.md section 2) changes. Zero-initialised fields keep the
+ * virtio_pci_create behaviour.
+ */
+struct virtio_pci_options {
+	/* PCI identity instead of the one derived from dev->device_type. */
+	bool identity;
+	uint16_t vendor, device, subsys_vendor, subsys_id;
+	uint32_t class_code;
+	uint8_t revision;
+	/*
+	 * MSI-X: own_vectors (0: nr_queues + 1) entries behave as usual and are the only
+	 * ones msix_config and queue_msix_vector accept; msix_pool more entries follow
+	 * them, which store what the guest writes but never signal (PBA bits 0, mask bits
+	 * without effect, no route). own_vectors + msix_pool <= VIRTIO_PCI_MSIX_MAX.
+	 */
+	unsigned int own_vectors;
+	unsigned int msix_pool;
+	/*
+	 * An extra 32-bit MMIO BAR (index 1-3 or 5; 0: none) of extra_bar_size bytes (a
+	 * power of two >= 4096) served by extra_bar_io. bar_remapped is told, with the PCI
+	 * host lock held, whenever the guest moves it or (un)maps it.
+	 */
+	int extra_bar;
+	uint64_t extra_bar_size;
+	bus_io_fn extra_bar_io;
+	void (*bar_remapped)(void *opaque, uint64_t addr, bool mapped);
+	/*
+	 * Optional: may FEATURES_OK stick for these driver features (already checked to be
+	 * offered and to include VERSION_1)? Called on a vCPU thread with vp->lock held.
+	 */
+	bool (*features_ok)(void *opaque, uint64_t features);
+	void *opaque;
+};
+
+#define VIRTIO_PCI_MSIX_MAX 2048
+
+/* virtio_pci_create with options (NULL: none). */
+int virtio_pci_create_ex(struct virtio_pci **out, struct virtio_device *dev,
+			 struct pci_host *host, const struct hv *hv,
+			 const struct virtio_pci_options *opt, struct err *e);
 /*
  * Unregister the function, reset the device (dev->ops->reset: no more I/O or
  * interrupts), drop ioeventfds, irqfds and MSI routes, free the transport. Does not

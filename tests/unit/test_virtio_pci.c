@@ -1196,3 +1196,137 @@ Test(virtio_pci, destroy_releases_everything)
 	cr_assert_null(fdev.dev.transport);
 	cr_assert_eq(cfg_rd(0x00, 4), 0xffffffff);
 }
+
+/* ---- virtio_pci_create_ex options (the management device's function) ---- */
+
+struct extra_bar_log {
+	int accesses, remaps;
+	uint64_t addr;
+	bool mapped;
+	uint32_t refused; /* features_ok: refuse these bits */
+};
+
+static struct extra_bar_log xlog;
+
+static void extra_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	cr_assert_eq(opaque, &xlog);
+	xlog.accesses++;
+	if (!is_write)
+		memset(data, 0xab, len);
+}
+
+static void extra_remapped(void *opaque, uint64_t addr, bool mapped)
+{
+	xlog.remaps++;
+	xlog.addr = addr;
+	xlog.mapped = mapped;
+}
+
+static bool extra_features_ok(void *opaque, uint64_t features)
+{
+	return !(features & xlog.refused);
+}
+
+static const struct virtio_pci_options mgmt_like = {
+	.identity = true, .vendor = 0x1af4, .device = 0x10f0, .subsys_vendor = 0x1af4,
+	.subsys_id = 0x10f0, .class_code = 0x088000, .revision = 1,
+	.own_vectors = 2, .msix_pool = 5,
+	.extra_bar = 2, .extra_bar_size = 0x4000, .extra_bar_io = extra_io,
+	.bar_remapped = extra_remapped, .features_ok = extra_features_ok, .opaque = &xlog,
+};
+
+/* Replace the suite's function by one made with options. */
+static void recreate_ex(const struct virtio_pci_options *o)
+{
+	struct err e;
+
+	memset(&xlog, 0, sizeof(xlog));
+	virtio_pci_destroy(vp);
+	fake_init(&fdev, 1);
+	cr_assert_eq(virtio_pci_create_ex(&vp, &fdev.dev, &host, &hv, o, &e), 0, "%s", e.msg);
+	slot = virtio_pci_devfn(vp) >> 3;
+}
+
+Test(virtio_pci, options_identity)
+{
+	recreate_ex(&mgmt_like);
+	cr_assert_eq(cfg_rd(0x00, 4), 0x10f01af4);
+	cr_assert_eq(cfg_rd(0x08, 4), 0x08800001, "class 0x088000, revision 1");
+	cr_assert_eq(cfg_rd(0x2c, 4), 0x10f01af4);
+	enable_mem();
+	cr_assert_eq(device_features(), OFFERED, "features are the device's as before");
+}
+
+Test(virtio_pci, options_msix_pool_never_signals)
+{
+	recreate_ex(&mgmt_like);
+	enable_mem();
+	cr_assert_eq((cfg_rd(msix_cap() + 2, 2) & 0x7ff) + 1, 7, "2 own + 5 pool entries");
+	msix_ctl(0x8000);
+	c_wr(VIRTIO_PCI_COMMON_MSIX, 2, 1);
+	cr_assert_eq(c_rd(VIRTIO_PCI_COMMON_MSIX, 2), 1, "own entry accepted");
+	c_wr(VIRTIO_PCI_COMMON_MSIX, 2, 2);
+	cr_assert_eq(c_rd(VIRTIO_PCI_COMMON_MSIX, 2), NO_VECTOR, "pool entry refused");
+	c_wr(VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+	c_wr(VIRTIO_PCI_COMMON_Q_MSIX, 2, 6);
+	cr_assert_eq(c_rd(VIRTIO_PCI_COMMON_Q_MSIX, 2), NO_VECTOR);
+	msix_program(4, 0x77, false);
+	cr_assert_eq(mmio_rd(msix_entry(4), 4), MSI_ADDR, "the pool stores the message");
+	cr_assert_eq(mmio_rd(msix_entry(4) + 8, 4), 0x77);
+	cr_assert_eq(mmio_rd(msix_entry(4) + 12, 4), 0, "and the mask bit");
+	for (int i = 0; i < FAKE_MAX_ROUTES; i++)
+		cr_assert_not(fhv.route[i].used, "no route for a pool entry");
+	cr_assert_eq(pba(), 0);
+}
+
+Test(virtio_pci, options_extra_bar)
+{
+	uint64_t addr;
+
+	recreate_ex(&mgmt_like);
+	cfg_wr(0x18, 4, 0xffffffff);
+	cr_assert_eq(cfg_rd(0x18, 4) & ~0xfU, ~0x3fffU, "BAR2 is 16 KiB");
+	cfg_wr(0x18, 4, 0xd0000000);
+	enable_mem();
+	addr = bar_addr(2);
+	cr_assert_eq(addr, 0xd0000000);
+	cr_assert_geq(xlog.remaps, 1);
+	cr_assert_eq(xlog.addr, addr);
+	cr_assert(xlog.mapped);
+	cr_assert_eq(mmio_rd(addr + 0x1000, 2), 0xabab);
+	mmio_wr(addr + 0x2000, 2, 1);
+	cr_assert_eq(xlog.accesses, 2);
+	cfg_wr(0x04, 2, 0);
+	cr_assert_not(xlog.mapped, "decoding off is told");
+}
+
+Test(virtio_pci, options_features_ok_hook)
+{
+	recreate_ex(&mgmt_like);
+	enable_mem();
+	xlog.refused = BIT(5);
+	cr_assert_not(negotiate(OFFERED) & VIRTIO_CONFIG_S_FEATURES_OK, "hook refuses");
+	set_status(0);
+	cr_assert(negotiate(OFFERED & ~BIT(5)) & VIRTIO_CONFIG_S_FEATURES_OK);
+	set_status(0);
+	cr_assert_not(negotiate(BIT(0)) & VIRTIO_CONFIG_S_FEATURES_OK, "VERSION_1 still needed");
+}
+
+Test(virtio_pci, options_refused)
+{
+	struct virtio_pci_options o = mgmt_like;
+	struct virtio_pci *vp2;
+	struct fake_dev f;
+	struct err e;
+
+	fake_init(&f, 2);
+	o.msix_pool = VIRTIO_PCI_MSIX_MAX;
+	cr_assert_eq(virtio_pci_create_ex(&vp2, &f.dev, &host, &hv, &o, &e), -1);
+	o = mgmt_like;
+	o.extra_bar = VIRTIO_PCI_MSIX_BAR;
+	cr_assert_eq(virtio_pci_create_ex(&vp2, &f.dev, &host, &hv, &o, &e), -1);
+	o = mgmt_like;
+	o.extra_bar_size = 0x3000;
+	cr_assert_eq(virtio_pci_create_ex(&vp2, &f.dev, &host, &hv, &o, &e), -1);
+}
