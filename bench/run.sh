@@ -13,9 +13,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out_dir=$(cd "$here/.." && pwd)/build/bench
 benches=("$@")
-[ ${#benches[@]} -gt 0 ] || benches=(boot blk net)
+[ ${#benches[@]} -gt 0 ] || benches=(boot blk net tvq)
 for b in "${benches[@]}"; do
-	case "$b" in boot | blk | net) ;; *) echo "run.sh: unknown benchmark '$b' (boot, blk, net)" >&2; exit 2 ;; esac
+	case "$b" in boot | blk | net | tvq) ;; *) echo "run.sh: unknown benchmark '$b' (boot, blk, net, tvq)" >&2; exit 2 ;; esac
 done
 
 start=$SECONDS
