@@ -11,7 +11,8 @@
 #   OUTDIR/debs/*.deb        the kernel package, as downloaded
 #   OUTDIR/kernel-root/      the package unpacked (dpkg -x), modules.dep generated
 #   OUTDIR/vmlinuz           the kernel (bzImage)
-#   OUTDIR/initrd.cpio.gz    busybox + guest-images/init + virtio modules
+#   OUTDIR/driver/           vqvm_mgmt.ko, the management device's driver (driver/build.sh)
+#   OUTDIR/initrd.cpio.gz    busybox + guest-images/init + virtio modules + vqvm_mgmt.ko
 #
 # The kernel version comes from the linux-image-amd64 metapackage; set
 # VQVM_KERNEL_VERSION (e.g. 6.1.0-56-amd64) to pin one instead.
@@ -113,16 +114,23 @@ if stale "$out/vmlinuz" "$stamp"; then
 	log "vmlinuz: $kver"
 fi
 
-# --- 4. initramfs -----------------------------------------------------------
+# --- 4. the guest driver of the management device ---------------------------
+# Not loaded by /init: tests insmod it (after virtio and virtio_ring, which the
+# modules above pull in) from /lib/modules/<version>/extra/vqvm_mgmt.ko.
+"$here/driver/build.sh" "$out/driver" "$kver"
+driver_ko=$out/driver/vqvm_mgmt.ko
+
+# --- 5. initramfs -----------------------------------------------------------
 initrd=$out/initrd.cpio.gz
-if stale "$initrd" "$stamp" "$here/init" "$here/mkinitramfs.sh" "$here/build.sh" /bin/busybox; then
+if stale "$initrd" "$stamp" "$here/init" "$here/mkinitramfs.sh" "$here/build.sh" /bin/busybox \
+	"$driver_ko"; then
 	"$here/mkinitramfs.sh" "$initrd.tmp.gz" --kernel-root "$kroot" --init "$here/init" \
-		--modules "$GUEST_MODULES"
+		--modules "$GUEST_MODULES" --add "$driver_ko:/lib/modules/$kver/extra/vqvm_mgmt.ko"
 	mv -f "$initrd.tmp.gz" "$initrd"
-	log "initrd.cpio.gz: busybox, init, $GUEST_MODULES"
+	log "initrd.cpio.gz: busybox, init, $GUEST_MODULES, vqvm_mgmt (not loaded)"
 fi
 
-# --- 5. tools disk (fio, iperf3) for I/O tests and benchmarks -----------------
+# --- 6. tools disk (fio, iperf3) for I/O tests and benchmarks -----------------
 tools=$out/tools.ext4
 if stale "$tools" "$here/mktools.sh" "$(command -v fio || echo /usr/bin/fio)" \
 	"$(command -v iperf3 || echo /usr/bin/iperf3)"; then
