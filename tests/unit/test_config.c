@@ -251,3 +251,84 @@ Test(devices, duplicate_ids)
 	cr_assert(strstr(e.msg, "'x' is used twice"), "%s", e.msg);
 	config_free(&cfg);
 }
+
+Test(managed, backends_and_defaults)
+{
+	struct vm_config cfg;
+	struct err e;
+
+	cr_assert_eq(PARSE(&cfg, &e, "run", "--kernel", "/k"), CLI_RUN);
+	cr_assert(!config_has_mgmt(&cfg), "no management device unless asked for");
+	cr_assert(cfg.managed_precreate, "pre-creation is on by default");
+	config_free(&cfg);
+
+	cr_assert_eq(PARSE(&cfg, &e, "run", "--kernel", "/k", "--cpus", "2", "--managed-disk",
+			   "path=/a.img,readonly,cache=none,queues=2,id=root", "--managed-disk",
+			   "path=/b.img", "--managed-net", "tap=tap7,mac=52:54:00:00:00:07",
+			   "--managed-precreate", "off"),
+		     CLI_RUN, "%s", e.msg);
+	cr_assert(config_has_mgmt(&cfg));
+	cr_assert_eq(cfg.nr_managed_disks, 2);
+	cr_assert_str_eq(cfg.managed_disks[0].path, "/a.img");
+	cr_assert(cfg.managed_disks[0].readonly);
+	cr_assert_eq(cfg.managed_disks[0].cache, DISK_CACHE_NONE);
+	cr_assert_eq(cfg.managed_disks[0].queues, 2);
+	cr_assert_str_eq(cfg.managed_disks[0].id, "root");
+	cr_assert_eq(cfg.nr_managed_nets, 1);
+	cr_assert_str_eq(cfg.managed_nets[0].tap, "tap7");
+	cr_assert(cfg.managed_nets[0].has_mac);
+	cr_assert_eq(cfg.managed_nets[0].mac[5], 7);
+	cr_assert(!cfg.managed_precreate);
+	cr_assert_eq(cfg.nr_disks, 0, "managed backends are not virtio-pci disks");
+	config_free(&cfg);
+
+	cr_assert_eq(PARSE(&cfg, &e, "run", "--kernel", "/k", "--managed-max", "8"), CLI_RUN);
+	cr_assert(config_has_mgmt(&cfg), "--managed-max alone makes the device");
+	cr_assert_eq(cfg.managed_max, 8);
+	config_free(&cfg);
+}
+
+Test(managed, bad_input_is_named)
+{
+	static const struct {
+		char *opt, *val;
+		const char *msg;
+	} cases[] = {
+		{ "--managed-max", "0", "--managed-max '0'" },
+		{ "--managed-max", "1025", "--managed-max '1025'" },
+		{ "--managed-precreate", "yes", "expected on or off" },
+		{ "--managed-disk", "readonly", "--managed-disk: path=FILE is required" },
+		{ "--managed-disk", "path=/a,bogus=1", "--managed-disk: unknown key 'bogus'" },
+		{ "--managed-net", "mac=52:54:00:00:00:01", "--managed-net: tap=NAME is required" },
+		{ "--managed-net", "tap=t0,mac=01:00:00:00:00:01", "multicast" },
+		{ "--managed-disk", "path=/a,queues=3", "queues=3 is more than the 1 vCPUs" },
+	};
+
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct vm_config cfg;
+		struct err e;
+
+		cr_assert_eq(PARSE(&cfg, &e, "run", "--kernel", "/k", cases[i].opt, cases[i].val),
+			     CLI_ERROR, "%s %s accepted", cases[i].opt, cases[i].val);
+		cr_assert(strstr(e.msg, cases[i].msg), "%s %s: got '%s'", cases[i].opt,
+			  cases[i].val, e.msg);
+		config_free(&cfg);
+	}
+}
+
+Test(managed, ids_unique_across_pci_and_managed)
+{
+	struct vm_config cfg;
+	struct err e;
+
+	cr_assert_eq(PARSE(&cfg, &e, "run", "--kernel", "/k", "--disk", "path=/a,id=d0",
+			   "--managed-disk", "path=/b,id=d0"),
+		     CLI_ERROR);
+	cr_assert(strstr(e.msg, "'d0' is used twice"), "%s", e.msg);
+	config_free(&cfg);
+	cr_assert_eq(PARSE(&cfg, &e, "run", "--kernel", "/k", "--managed-max", "1",
+			   "--managed-disk", "path=/a", "--managed-disk", "path=/b"),
+		     CLI_ERROR);
+	cr_assert(strstr(e.msg, "fewer than the 2 managed backends"), "%s", e.msg);
+	config_free(&cfg);
+}

@@ -80,6 +80,25 @@ case_ "net queues beyond vCPUs" 2 "queues=2 is more than the 1 vCPUs" -- \
 case_ "TAP missing" 1 "tap 'vqnosuchtap' does not exist" -- \
 	run --kernel "$kernel" --net "tap=vqnosuchtap"
 
+# The management device's backends: checked like the virtio-pci ones, before the guest.
+case_ "managed disk missing" 1 "disk .$work/nope.img.: No such file" -- \
+	run --kernel "$kernel" --managed-disk "path=$work/nope.img"
+case_ "managed disk not a multiple of 512" 1 "disk .$work/odd.img.*512" -- \
+	run --kernel "$kernel" --managed-disk "path=$work/ok.img" --managed-disk "path=$work/odd.img"
+case_ "managed TAP missing" 1 "tap 'vqnosuchtap' does not exist" -- \
+	run --kernel "$kernel" --managed-net "tap=vqnosuchtap"
+case_ "managed spec unknown key" 2 "--managed-disk: unknown key 'size'" -- \
+	run --kernel "$kernel" --managed-disk "path=$work/ok.img,size=1"
+case_ "fewer slots than pre-created backends" 2 "--managed-max 1 is fewer than the 2" -- \
+	run --kernel "$kernel" --managed-max 1 --managed-disk "path=$work/ok.img" \
+	--managed-disk "path=$work/ok.img,id=again"
+case_ "managed-precreate garbage" 2 "--managed-precreate 'sometimes'" -- \
+	run --kernel "$kernel" --managed-precreate sometimes
+# A failure after the management device and its pre-created devices exist (the kernel is
+# loaded last) tears everything down at once: no hang waiting for a loop that never ran.
+case_ "bad kernel with managed devices" 1 "kernel '$work/text'" -- \
+	run --kernel "$work/text" --managed-disk "path=$work/ok.img" --managed-max 4
+
 # A TAP another vqvm holds is busy. In a private network namespace, so nothing of
 # this test is visible outside it.
 if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && command -v unshare >/dev/null; then
