@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "lib/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
  */
 static _Atomic int log_level = LOG_WARN;
 static _Atomic int log_fd = 2;
+static _Atomic int log_file_fd = -1; /* owned by log_open_file; its number never changes */
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -41,6 +44,30 @@ int log_level_parse(const char *s)
 void log_set_fd(int fd)
 {
 	atomic_store(&log_fd, fd);
+}
+
+int log_open_file(const char *path)
+{
+	/* O_RDWR: a FIFO opens at once even with no reader; O_NONBLOCK: never stall. */
+	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600);
+	int expected = -1;
+
+	if (fd < 0)
+		return -errno;
+	if (atomic_compare_exchange_strong(&log_file_fd, &expected, fd)) {
+		atomic_store(&log_fd, fd);
+		return 0;
+	}
+	/* Swap the file under the fd number writers already use. */
+	if (dup3(fd, expected, O_CLOEXEC) < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	close(fd);
+	atomic_store(&log_fd, expected);
+	return 0;
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)

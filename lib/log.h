@@ -15,6 +15,13 @@ enum log_level log_get_level(void);
 int log_level_parse(const char *s);
 /* Send log lines to fd (default 2). The caller keeps ownership of fd. */
 void log_set_fd(int fd);
+/*
+ * Send log lines to PATH from now on (PUT /logger): a file, appended to and created
+ * (0600) if missing, or a FIFO (opened without waiting for a reader; lines that do not
+ * fit are dropped rather than block). A second call switches files without a window
+ * where a line could go to a closed or reused fd. Returns 0 or -errno.
+ */
+int log_open_file(const char *path);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_err(...) log_msg(LOG_ERROR, __VA_ARGS__)

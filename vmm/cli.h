@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Command line: `vqvm run [options]`, `vqvm --help`, `vqvm --version`. */
+/*
+ * Command line: `vqvm run [options]`, `vqvm --api-sock PATH [options]` (no guest until
+ * the API's InstanceStart), `vqvm --config-file FILE [options]`, `vqvm --help`,
+ * `vqvm --version`.
+ */
 #ifndef VQVM_VMM_CLI_H
 #define VQVM_VMM_CLI_H
 
@@ -10,6 +14,7 @@
 
 enum cli_result {
 	CLI_RUN = 0,   /* cfg is filled in: boot it */
+	CLI_WAIT,      /* cfg is a start: wait for InstanceStart on cfg->api_sock */
 	CLI_EXIT_OK,   /* help or version printed */
 	CLI_ERROR = -1 /* e says why */
 };

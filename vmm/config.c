@@ -19,25 +19,142 @@ void config_init(struct vm_config *cfg)
 	cfg->memory = CONFIG_DEFAULT_MEMORY;
 	cfg->serial = SERIAL_STDIO;
 	cfg->log_level = LOG_WARN;
+	cfg->managed_precreate = true;
+}
+
+bool config_has_mgmt(const struct vm_config *cfg)
+{
+	return cfg->nr_managed_disks || cfg->nr_managed_nets || cfg->managed_max;
+}
+
+static void free_disks(struct disk_config *disks, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		free(disks[i].path);
+		free(disks[i].id);
+	}
+}
+
+static void free_nets(struct net_config *nets, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		free(nets[i].tap);
+		free(nets[i].id);
+	}
 }
 
 void config_free(struct vm_config *cfg)
 {
-	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
-		free(cfg->disks[i].path);
-		free(cfg->disks[i].id);
-	}
-	for (unsigned int i = 0; i < cfg->nr_nets; i++) {
-		free(cfg->nets[i].tap);
-		free(cfg->nets[i].id);
-	}
+	free_disks(cfg->disks, cfg->nr_disks);
+	free_nets(cfg->nets, cfg->nr_nets);
+	free_disks(cfg->managed_disks, cfg->nr_managed_disks);
+	free_nets(cfg->managed_nets, cfg->nr_managed_nets);
 	free(cfg->kernel_path);
 	free(cfg->initrd_path);
 	free(cfg->cmdline);
 	free(cfg->serial_path);
 	free(cfg->dump_dtb_path);
 	free(cfg->kvm_path);
+	free(cfg->api_sock);
+	free(cfg->log_path);
+	free(cfg->metrics_path);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+unsigned int config_find_disk(const struct disk_config *disks, unsigned int nr, const char *id)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr && !(disks[i].id && !strcmp(disks[i].id, id)); i++)
+		;
+	return i;
+}
+
+unsigned int config_find_net(const struct net_config *nets, unsigned int nr, const char *id)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr && !(nets[i].id && !strcmp(nets[i].id, id)); i++)
+		;
+	return i;
+}
+
+/* Close the gap of entry i in an array of *nr entries of size bytes. */
+static void remove_entry(void *array, size_t size, unsigned int *nr, unsigned int i)
+{
+	char *at = (char *)array + i * size;
+
+	(*nr)--;
+	memmove(at, at + size, (*nr - i) * size);
+}
+
+int config_remove_managed(struct vm_config *cfg, const char *id)
+{
+	unsigned int i = config_find_disk(cfg->managed_disks, cfg->nr_managed_disks, id);
+
+	if (i < cfg->nr_managed_disks) {
+		free_disks(&cfg->managed_disks[i], 1);
+		remove_entry(cfg->managed_disks, sizeof(cfg->managed_disks[0]),
+			     &cfg->nr_managed_disks, i);
+		return 0;
+	}
+	i = config_find_net(cfg->managed_nets, cfg->nr_managed_nets, id);
+	if (i == cfg->nr_managed_nets)
+		return -1;
+	free_nets(&cfg->managed_nets[i], 1);
+	remove_entry(cfg->managed_nets, sizeof(cfg->managed_nets[0]), &cfg->nr_managed_nets, i);
+	return 0;
+}
+
+/* Every string of cfg, for config_copy: strdup'ed in place after a shallow copy. */
+static void config_strings(struct vm_config *cfg, char **out[])
+{
+	char ***p = out;
+
+	*p++ = &cfg->kernel_path;
+	*p++ = &cfg->initrd_path;
+	*p++ = &cfg->cmdline;
+	*p++ = &cfg->serial_path;
+	*p++ = &cfg->dump_dtb_path;
+	*p++ = &cfg->kvm_path;
+	*p++ = &cfg->api_sock;
+	*p++ = &cfg->log_path;
+	*p++ = &cfg->metrics_path;
+	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		*p++ = &cfg->disks[i].path;
+		*p++ = &cfg->disks[i].id;
+	}
+	for (unsigned int i = 0; i < cfg->nr_managed_disks; i++) {
+		*p++ = &cfg->managed_disks[i].path;
+		*p++ = &cfg->managed_disks[i].id;
+	}
+	for (unsigned int i = 0; i < cfg->nr_nets; i++) {
+		*p++ = &cfg->nets[i].tap;
+		*p++ = &cfg->nets[i].id;
+	}
+	for (unsigned int i = 0; i < cfg->nr_managed_nets; i++) {
+		*p++ = &cfg->managed_nets[i].tap;
+		*p++ = &cfg->managed_nets[i].id;
+	}
+	*p = NULL;
+}
+
+int config_copy(struct vm_config *dst, const struct vm_config *src)
+{
+	char **strings[9 + 2 * (CONFIG_MAX_DISKS + CONFIG_MAX_MANAGED_DISKS + CONFIG_MAX_NETS +
+				CONFIG_MAX_MANAGED_NETS) + 1];
+	bool failed = false;
+
+	*dst = *src;
+	config_strings(dst, strings);
+	for (char ***p = strings; *p; p++)
+		if (**p && !(**p = strdup(**p)))
+			failed = true;
+	if (!failed)
+		return 0;
+	/* strdup failures left NULLs; the rest are ours. */
+	config_free(dst);
+	return -1;
 }
 
 int parse_uint(const char *s, unsigned long long min, unsigned long long max,
@@ -101,17 +218,28 @@ static uint64_t host_memory(void)
 }
 
 /* Device ids must be unique across disks and nets: they name devices in logs and the API. */
+static unsigned int collect_ids(const char **ids, unsigned int n, const struct disk_config *disks,
+				unsigned int nr_disks, const struct net_config *nets,
+				unsigned int nr_nets)
+{
+	for (unsigned int i = 0; i < nr_disks; i++)
+		if (disks[i].id)
+			ids[n++] = disks[i].id;
+	for (unsigned int i = 0; i < nr_nets; i++)
+		if (nets[i].id)
+			ids[n++] = nets[i].id;
+	return n;
+}
+
 static int config_check_ids(const struct vm_config *cfg, struct err *e)
 {
-	const char *ids[CONFIG_MAX_DISKS + CONFIG_MAX_NETS];
-	unsigned int n = 0;
+	const char *ids[CONFIG_MAX_DISKS + CONFIG_MAX_NETS + CONFIG_MAX_MANAGED_DISKS +
+			CONFIG_MAX_MANAGED_NETS];
+	unsigned int n;
 
-	for (unsigned int i = 0; i < cfg->nr_disks; i++)
-		if (cfg->disks[i].id)
-			ids[n++] = cfg->disks[i].id;
-	for (unsigned int i = 0; i < cfg->nr_nets; i++)
-		if (cfg->nets[i].id)
-			ids[n++] = cfg->nets[i].id;
+	n = collect_ids(ids, 0, cfg->disks, cfg->nr_disks, cfg->nets, cfg->nr_nets);
+	n = collect_ids(ids, n, cfg->managed_disks, cfg->nr_managed_disks, cfg->managed_nets,
+			cfg->nr_managed_nets);
 	for (unsigned int i = 0; i < n; i++)
 		for (unsigned int j = i + 1; j < n; j++)
 			if (!strcmp(ids[i], ids[j]))
@@ -119,32 +247,73 @@ static int config_check_ids(const struct vm_config *cfg, struct err *e)
 	return 0;
 }
 
+static int check_queues(const struct vm_config *cfg, const char *disk_opt,
+			const struct disk_config *disks, unsigned int nr_disks,
+			const struct net_config *nets, unsigned int nr_nets, const char *net_opt,
+			struct err *e)
+{
+	for (unsigned int i = 0; i < nr_disks; i++)
+		if (disks[i].queues > cfg->cpus)
+			return err_set(e, "%s %s: queues=%u is more than the %u vCPUs", disk_opt,
+				       disks[i].path, disks[i].queues, cfg->cpus);
+	for (unsigned int i = 0; i < nr_nets; i++)
+		if (nets[i].queues > cfg->cpus)
+			return err_set(e, "%s %s: queues=%u is more than the %u vCPUs", net_opt,
+				       nets[i].tap, nets[i].queues, cfg->cpus);
+	return 0;
+}
+
+const struct config_names config_cli_names = {
+	.cpus = "--cpus", .memory = "--memory", .disk = "--disk", .net = "--net",
+	.managed_disk = "--managed-disk", .managed_net = "--managed-net",
+	.managed_max = "--managed-max",
+};
+
+const struct config_names config_api_names = {
+	.cpus = "machine-config: vcpu_count", .memory = "machine-config: mem_size_mib",
+	.disk = "drives:", .net = "network-interfaces:", .managed_disk = "managed-devices:",
+	.managed_net = "managed-devices:", .managed_max = "machine-config: managed_max",
+};
+
 int config_validate(const struct vm_config *cfg, struct err *e)
+{
+	if (!cfg->kernel_path)
+		return err_set(e, "no kernel given (--kernel PATH)");
+	return config_check(cfg, e);
+}
+
+int config_check(const struct vm_config *cfg, struct err *e)
+{
+	return config_check_as(cfg, &config_cli_names, e);
+}
+
+int config_check_as(const struct vm_config *cfg, const struct config_names *n, struct err *e)
 {
 	uint64_t host = host_memory();
 
-	if (!cfg->kernel_path)
-		return err_set(e, "no kernel given (--kernel PATH)");
 	if (cfg->cpus < 1 || cfg->cpus > CONFIG_MAX_CPUS)
-		return err_set(e, "--cpus %u is out of range (1-%d)", cfg->cpus, CONFIG_MAX_CPUS);
+		return err_set(e, "%s %u is out of range (1-%d)", n->cpus, cfg->cpus,
+			       CONFIG_MAX_CPUS);
 	if (cfg->memory < GUEST_MIN_MEMORY)
-		return err_set(e, "--memory %" PRIu64 " MiB is too small (minimum %llu MiB)",
+		return err_set(e, "%s %" PRIu64 " MiB is too small (minimum %llu MiB)", n->memory,
 			       cfg->memory >> 20, GUEST_MIN_MEMORY >> 20);
 	if (cfg->memory % 4096)
-		return err_set(e, "--memory must be a multiple of 4 KiB");
+		return err_set(e, "%s must be a multiple of 4 KiB", n->memory);
 	if (host && cfg->memory > host)
-		return err_set(e, "--memory %" PRIu64 " MiB is more than this host has (%" PRIu64
-			       " MiB)", cfg->memory >> 20, host >> 20);
+		return err_set(e, "%s %" PRIu64 " MiB is more than this host has (%" PRIu64
+			       " MiB)", n->memory, cfg->memory >> 20, host >> 20);
 	if (cfg->serial == SERIAL_FILE && (!cfg->serial_path || !*cfg->serial_path))
 		return err_set(e, "--serial file: needs a path (file:PATH)");
-	for (unsigned int i = 0; i < cfg->nr_disks; i++)
-		if (cfg->disks[i].queues > cfg->cpus)
-			return err_set(e, "--disk %s: queues=%u is more than the %u vCPUs",
-				       cfg->disks[i].path, cfg->disks[i].queues, cfg->cpus);
-	for (unsigned int i = 0; i < cfg->nr_nets; i++)
-		if (cfg->nets[i].queues > cfg->cpus)
-			return err_set(e, "--net %s: queues=%u is more than the %u vCPUs",
-				       cfg->nets[i].tap, cfg->nets[i].queues, cfg->cpus);
+	if (check_queues(cfg, n->disk, cfg->disks, cfg->nr_disks, cfg->nets, cfg->nr_nets,
+			 n->net, e) ||
+	    check_queues(cfg, n->managed_disk, cfg->managed_disks, cfg->nr_managed_disks,
+			 cfg->managed_nets, cfg->nr_managed_nets, n->managed_net, e))
+		return -1;
+	if (cfg->managed_max &&
+	    cfg->managed_max < cfg->nr_managed_disks + cfg->nr_managed_nets && cfg->managed_precreate)
+		return err_set(e, "%s %u is fewer than the %u managed backends to pre-create",
+			       n->managed_max, cfg->managed_max,
+			       cfg->nr_managed_disks + cfg->nr_managed_nets);
 	return config_check_ids(cfg, e);
 }
 
@@ -276,19 +445,31 @@ static const struct kv_key disk_keys[] = {
 	{ "id", false, disk_id },
 };
 
-int config_add_disk(struct vm_config *cfg, const char *spec, struct err *e)
+static int add_disk(const char *option, struct disk_config *disks, unsigned int *nr,
+		    unsigned int max, const char *spec, struct err *e)
 {
 	struct disk_config *d;
 
-	if (cfg->nr_disks == CONFIG_MAX_DISKS)
-		return err_set(e, "--disk: at most %d disks", CONFIG_MAX_DISKS);
-	d = &cfg->disks[cfg->nr_disks++];
+	if (*nr == max)
+		return err_set(e, "%s: at most %u disks", option, max);
+	d = &disks[(*nr)++];
 	memset(d, 0, sizeof(*d));
-	if (parse_kv("--disk", spec, disk_keys, sizeof(disk_keys) / sizeof(disk_keys[0]), d, e))
+	if (parse_kv(option, spec, disk_keys, sizeof(disk_keys) / sizeof(disk_keys[0]), d, e))
 		return -1;
 	if (!d->path)
-		return err_set(e, "--disk: path=FILE is required");
+		return err_set(e, "%s: path=FILE is required", option);
 	return 0;
+}
+
+int config_add_disk(struct vm_config *cfg, const char *spec, struct err *e)
+{
+	return add_disk("--disk", cfg->disks, &cfg->nr_disks, CONFIG_MAX_DISKS, spec, e);
+}
+
+int config_add_managed_disk(struct vm_config *cfg, const char *spec, struct err *e)
+{
+	return add_disk("--managed-disk", cfg->managed_disks, &cfg->nr_managed_disks,
+			CONFIG_MAX_MANAGED_DISKS, spec, e);
 }
 
 static int net_tap(void *t, const char *v, struct err *e)
@@ -323,17 +504,29 @@ static const struct kv_key net_keys[] = {
 	{ "id", false, net_id },
 };
 
-int config_add_net(struct vm_config *cfg, const char *spec, struct err *e)
+static int add_net(const char *option, struct net_config *nets, unsigned int *nr,
+		   unsigned int max, const char *spec, struct err *e)
 {
 	struct net_config *n;
 
-	if (cfg->nr_nets == CONFIG_MAX_NETS)
-		return err_set(e, "--net: at most %d network devices", CONFIG_MAX_NETS);
-	n = &cfg->nets[cfg->nr_nets++];
+	if (*nr == max)
+		return err_set(e, "%s: at most %u network devices", option, max);
+	n = &nets[(*nr)++];
 	memset(n, 0, sizeof(*n));
-	if (parse_kv("--net", spec, net_keys, sizeof(net_keys) / sizeof(net_keys[0]), n, e))
+	if (parse_kv(option, spec, net_keys, sizeof(net_keys) / sizeof(net_keys[0]), n, e))
 		return -1;
 	if (!n->tap)
-		return err_set(e, "--net: tap=NAME is required");
+		return err_set(e, "%s: tap=NAME is required", option);
 	return 0;
+}
+
+int config_add_net(struct vm_config *cfg, const char *spec, struct err *e)
+{
+	return add_net("--net", cfg->nets, &cfg->nr_nets, CONFIG_MAX_NETS, spec, e);
+}
+
+int config_add_managed_net(struct vm_config *cfg, const char *spec, struct err *e)
+{
+	return add_net("--managed-net", cfg->managed_nets, &cfg->nr_managed_nets,
+		       CONFIG_MAX_MANAGED_NETS, spec, e);
 }

@@ -29,6 +29,9 @@ enum io_loops {
 
 #define CONFIG_MAX_DISKS 16
 #define CONFIG_MAX_NETS 8
+#define CONFIG_MAX_MANAGED_DISKS 32 /* --managed-disk backends */
+#define CONFIG_MAX_MANAGED_NETS 16  /* --managed-net backends */
+#define CONFIG_MAX_MANAGED_SLOTS 1024 /* --managed-max (TVQ_MAX_MANAGED_LIMIT) */
 #define CONFIG_MAX_QUEUES 64
 #define CONFIG_ID_MAX 20 /* virtio-blk's serial is 20 bytes */
 
@@ -41,6 +44,7 @@ struct disk_config {
 	enum disk_cache cache;
 	unsigned int queues; /* 0 = one per vCPU */
 	char *id;
+	bool root;           /* API is_root_device: first disk, root=/dev/vda in the cmdline */
 };
 
 /* --net tap=NAME[,mac=MAC][,queues=N][,id=NAME] */
@@ -68,16 +72,48 @@ struct vm_config {
 	unsigned int nr_disks;
 	struct net_config nets[CONFIG_MAX_NETS];
 	unsigned int nr_nets;
+	/* The management device's backend pool (--managed-disk, --managed-net). */
+	struct disk_config managed_disks[CONFIG_MAX_MANAGED_DISKS];
+	unsigned int nr_managed_disks;
+	struct net_config managed_nets[CONFIG_MAX_MANAGED_NETS];
+	unsigned int nr_managed_nets;
+	unsigned int managed_max;  /* slots; 0 = the default */
+	bool managed_precreate;    /* default true */
+	/* The control plane (--api-sock, --config-file, PUT /logger, PUT /metrics). */
+	char *api_sock;            /* NULL = no API server */
+	char *log_path;            /* NULL = stderr */
+	char *metrics_path;        /* NULL = no metrics */
 };
+
+/* Whether the VM gets a management device: any backend, or --managed-max given. */
+bool config_has_mgmt(const struct vm_config *cfg);
 
 void config_init(struct vm_config *cfg);
 void config_free(struct vm_config *cfg);
+/* Deep copy into an uninitialised dst; -1 when out of memory (dst then freed). */
+int config_copy(struct vm_config *dst, const struct vm_config *src);
 /* Checks that need no KVM: required fields, ranges, host memory. */
 int config_validate(const struct vm_config *cfg, struct err *e);
+/* The same without requiring a kernel: a configuration still being built (API). */
+int config_check(const struct vm_config *cfg, struct err *e);
+/* How config_check names what it complains about: options, or the API's fields. */
+struct config_names {
+	const char *cpus, *memory, *disk, *net, *managed_disk, *managed_net, *managed_max;
+};
+extern const struct config_names config_cli_names, config_api_names;
+int config_check_as(const struct vm_config *cfg, const struct config_names *n,
+		    struct err *e);
 
-/* Parse one --disk / --net value and append it to cfg. */
+/* Parse one --disk / --net / --managed-disk / --managed-net value and append it to cfg. */
 int config_add_disk(struct vm_config *cfg, const char *spec, struct err *e);
 int config_add_net(struct vm_config *cfg, const char *spec, struct err *e);
+int config_add_managed_disk(struct vm_config *cfg, const char *spec, struct err *e);
+int config_add_managed_net(struct vm_config *cfg, const char *spec, struct err *e);
+/* The index of the device with this id, or nr. */
+unsigned int config_find_disk(const struct disk_config *disks, unsigned int nr, const char *id);
+unsigned int config_find_net(const struct net_config *nets, unsigned int nr, const char *id);
+/* Drop the managed backend (disk or net) with this id; -1 if there is none. */
+int config_remove_managed(struct vm_config *cfg, const char *id);
 /* "52:54:00:12:34:56" -> 6 bytes; rejects multicast and all-zero addresses. */
 int parse_mac(const char *s, uint8_t mac[6], struct err *e);
 

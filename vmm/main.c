@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
-/* vqvm: parse the command line, build the VM, run it, report how it ended. */
+/*
+ * vqvm: parse the command line, then let the controller boot the VM (at once, or when
+ * the API says so), run it and report how it ended.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "lib/log.h"
 #include "vmm/cli.h"
-#include "vmm/vm.h"
+#include "vmm/control.h"
 
 int main(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct err e = { { 0 } };
-	struct vm *vm;
+	struct control *c;
+	bool boot_now = true;
 	int status;
 
 	config_init(&cfg);
@@ -23,30 +27,34 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vqvm: %s\n", e.msg);
 		config_free(&cfg);
 		return 2;
+	case CLI_WAIT:
+		boot_now = false;
+		break;
 	case CLI_RUN:
 		break;
 	}
 	log_set_level(cfg.log_level);
-	vm = calloc(1, sizeof(*vm));
-	if (!vm) {
+	control_block_signals(); /* before any thread starts */
+	c = calloc(1, sizeof(*c));
+	if (!c) {
 		fprintf(stderr, "vqvm: out of memory\n");
-		return 1;
-	}
-	if (vm_create(vm, &cfg, &e)) {
-		fprintf(stderr, "vqvm: %s\n", e.msg);
-		vm_destroy(vm);
-		free(vm);
 		config_free(&cfg);
 		return 1;
 	}
-	vm_run(vm);
-	status = vm_exit_status(vm);
+	if (control_init(c, &cfg, &e) || (c->cfg.api_sock && control_start_api(c, &e))) {
+		fprintf(stderr, "vqvm: %s\n", e.msg);
+		control_destroy(c);
+		free(c);
+		config_free(&cfg);
+		return 1;
+	}
+	c->watch_signals = true;
+	status = control_run(c, boot_now);
 	if (status)
-		fprintf(stderr, "vqvm: %s\n", vm->end_msg);
+		fprintf(stderr, "vqvm: %s\n", c->end_msg);
 	else
-		log_info("%s", vm->end_msg);
-	vm_destroy(vm);
-	free(vm);
-	config_free(&cfg);
+		log_info("%s", c->end_msg);
+	control_destroy(c);
+	free(c);
 	return status;
 }

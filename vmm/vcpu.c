@@ -68,45 +68,189 @@ static void handle_system_event(struct vm *vm, struct vcpu *vcpu, struct kvm_run
 	}
 }
 
-/* Returns false when the vCPU must stop. */
+static bool exit_io(struct vcpu *vcpu)
+{
+	handle_pio(vcpu->vm, vcpu->run);
+	return true;
+}
+
+static bool exit_mmio(struct vcpu *vcpu)
+{
+	handle_mmio(vcpu->vm, vcpu->run);
+	return true;
+}
+
+static bool exit_intr(struct vcpu *vcpu)
+{
+	return true;
+}
+
+static bool exit_shutdown(struct vcpu *vcpu)
+{
+	vm_request_stop(vcpu->vm, VM_END_CRASH, "guest triple-faulted on vCPU %u", vcpu->index);
+	return false;
+}
+
+static bool exit_system_event(struct vcpu *vcpu)
+{
+	handle_system_event(vcpu->vm, vcpu, vcpu->run);
+	return false;
+}
+
+static bool exit_fail_entry(struct vcpu *vcpu)
+{
+	vm_request_stop(vcpu->vm, VM_END_CRASH, "KVM could not enter vCPU %u (reason 0x%llx)",
+			vcpu->index,
+			(unsigned long long)vcpu->run->fail_entry.hardware_entry_failure_reason);
+	return false;
+}
+
+static bool exit_internal_error(struct vcpu *vcpu)
+{
+	vm_request_stop(vcpu->vm, VM_END_CRASH, "KVM internal error %u on vCPU %u",
+			vcpu->run->internal.suberror, vcpu->index);
+	return false;
+}
+
+static bool exit_hlt(struct vcpu *vcpu)
+{
+	/* Only without an in-kernel irqchip, which vqvm always has. */
+	vm_request_stop(vcpu->vm, VM_END_CRASH, "unexpected HLT exit on vCPU %u", vcpu->index);
+	return false;
+}
+
+/* Each handler returns false when the vCPU must stop; names are the metrics' keys. */
+static const struct {
+	uint32_t reason;
+	const char *name;
+	bool (*handle)(struct vcpu *vcpu);
+} exit_handlers[] = {
+	{ KVM_EXIT_IO, "io", exit_io },
+	{ KVM_EXIT_MMIO, "mmio", exit_mmio },
+	{ KVM_EXIT_INTR, "intr", exit_intr },
+	{ KVM_EXIT_SHUTDOWN, "shutdown", exit_shutdown },
+	{ KVM_EXIT_SYSTEM_EVENT, "system_event", exit_system_event },
+	{ KVM_EXIT_FAIL_ENTRY, "fail_entry", exit_fail_entry },
+	{ KVM_EXIT_INTERNAL_ERROR, "internal_error", exit_internal_error },
+	{ KVM_EXIT_HLT, "hlt", exit_hlt },
+};
+#define NR_EXIT_HANDLERS (sizeof(exit_handlers) / sizeof(exit_handlers[0]))
+_Static_assert(NR_EXIT_HANDLERS < VCPU_EXIT_STATS, "VCPU_EXIT_STATS too small");
+
 static bool handle_exit(struct vcpu *vcpu)
 {
-	struct vm *vm = vcpu->vm;
-	struct kvm_run *run = vcpu->run;
+	uint32_t reason = vcpu->run->exit_reason;
+	unsigned int i;
 
-	switch (run->exit_reason) {
-	case KVM_EXIT_IO:
-		handle_pio(vm, run);
-		return true;
-	case KVM_EXIT_MMIO:
-		handle_mmio(vm, run);
-		return true;
-	case KVM_EXIT_INTR:
-		return true;
-	case KVM_EXIT_SHUTDOWN:
-		vm_request_stop(vm, VM_END_CRASH, "guest triple-faulted on vCPU %u", vcpu->index);
-		return false;
-	case KVM_EXIT_SYSTEM_EVENT:
-		handle_system_event(vm, vcpu, run);
-		return false;
-	case KVM_EXIT_FAIL_ENTRY:
-		vm_request_stop(vm, VM_END_CRASH, "KVM could not enter vCPU %u (reason 0x%llx)",
-				vcpu->index,
-				(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-		return false;
-	case KVM_EXIT_INTERNAL_ERROR:
-		vm_request_stop(vm, VM_END_CRASH, "KVM internal error %u on vCPU %u",
-				run->internal.suberror, vcpu->index);
-		return false;
-	case KVM_EXIT_HLT:
-		/* Only without an in-kernel irqchip, which vqvm always has. */
-		vm_request_stop(vm, VM_END_CRASH, "unexpected HLT exit on vCPU %u", vcpu->index);
-		return false;
-	default:
-		vm_request_stop(vm, VM_END_CRASH, "unhandled KVM exit %u on vCPU %u",
-				run->exit_reason, vcpu->index);
-		return false;
+	for (i = 0; i < NR_EXIT_HANDLERS && exit_handlers[i].reason != reason; i++)
+		;
+	__atomic_fetch_add(&vcpu->exits[i], 1, __ATOMIC_RELAXED); /* i == NR: "other" */
+	if (i < NR_EXIT_HANDLERS)
+		return exit_handlers[i].handle(vcpu);
+	vm_request_stop(vcpu->vm, VM_END_CRASH, "unhandled KVM exit %u on vCPU %u", reason,
+			vcpu->index);
+	return false;
+}
+
+unsigned int vcpus_exit_stats(struct vm *vm, const char *names[VCPU_EXIT_STATS],
+			      uint64_t counts[VCPU_EXIT_STATS])
+{
+	/* stop_lock: vcpus_destroy may free the vCPUs meanwhile. */
+	pthread_mutex_lock(&vm->stop_lock);
+	for (unsigned int i = 0; i <= NR_EXIT_HANDLERS; i++) {
+		names[i] = i < NR_EXIT_HANDLERS ? exit_handlers[i].name : "other";
+		counts[i] = vm->vcpu_exits_done[i];
+		for (unsigned int c = 0; vm->vcpus && c < vm->nr_vcpus; c++)
+			counts[i] += __atomic_load_n(&vm->vcpus[c].exits[i], __ATOMIC_RELAXED);
 	}
+	pthread_mutex_unlock(&vm->stop_lock);
+	return NR_EXIT_HANDLERS + 1;
+}
+
+/* One more vCPU thread idle (parked or ended): the last one completes a pause. */
+static void pause_idle_locked(struct vm_pause *p, unsigned int nr_vcpus,
+			      void (**cb)(void *), void **arg)
+{
+	p->idle++;
+	if (p->on_parked && p->idle >= nr_vcpus) {
+		*cb = p->on_parked;
+		*arg = p->arg;
+		p->on_parked = NULL;
+	}
+}
+
+/* Before every KVM_RUN: while the VM is paused, wait here. */
+static void park_if_paused(struct vcpu *vcpu)
+{
+	struct vm_pause *p = &vcpu->vm->pause;
+	void (*cb)(void *) = NULL;
+	void *arg = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	if (!p->paused || vm_stopping(vcpu->vm)) {
+		pthread_mutex_unlock(&p->lock);
+		return;
+	}
+	pause_idle_locked(p, vcpu->vm->nr_vcpus, &cb, &arg);
+	if (cb) {
+		pthread_mutex_unlock(&p->lock);
+		cb(arg);
+		pthread_mutex_lock(&p->lock);
+	}
+	while (p->paused && !vm_stopping(vcpu->vm))
+		pthread_cond_wait(&p->cond, &p->lock);
+	p->idle--;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* A thread that ends counts as parked for good. */
+static void vcpu_ended(struct vcpu *vcpu)
+{
+	struct vm_pause *p = &vcpu->vm->pause;
+	void (*cb)(void *) = NULL;
+	void *arg = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	pause_idle_locked(p, vcpu->vm->nr_vcpus, &cb, &arg);
+	pthread_mutex_unlock(&p->lock);
+	if (cb)
+		cb(arg);
+}
+
+void vcpus_pause(struct vm *vm, void (*parked)(void *arg), void *arg)
+{
+	struct vm_pause *p = &vm->pause;
+	bool done;
+
+	pthread_mutex_lock(&p->lock);
+	p->paused = true;
+	done = p->idle >= vm->nr_vcpus;
+	if (!done) {
+		p->on_parked = parked;
+		p->arg = arg;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (done)
+		parked(arg);
+	else
+		vcpus_kick(vm);
+}
+
+void vcpus_resume(struct vm *vm)
+{
+	struct vm_pause *p = &vm->pause;
+	void (*cb)(void *);
+	void *arg;
+
+	pthread_mutex_lock(&p->lock);
+	p->paused = false;
+	cb = p->on_parked;
+	arg = p->arg;
+	p->on_parked = NULL;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	if (cb)
+		cb(arg);
 }
 
 static void *vcpu_thread(void *arg)
@@ -122,6 +266,7 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	while (!vm_stopping(vm)) {
+		park_if_paused(vcpu);
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;
@@ -134,6 +279,7 @@ static void *vcpu_thread(void *arg)
 		if (!handle_exit(vcpu))
 			break;
 	}
+	vcpu_ended(vcpu);
 	return NULL;
 }
 
@@ -149,6 +295,8 @@ int vcpus_create(struct vm *vm, struct err *e)
 	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return err_set(e, "out of memory");
+	pthread_mutex_init(&vm->pause.lock, NULL);
+	pthread_cond_init(&vm->pause.cond, NULL);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = kick_handler;
 	sigaction(VCPU_KICK_SIGNAL, &sa, NULL);
@@ -184,6 +332,12 @@ int vcpus_start(struct vm *vm, struct err *e)
 
 void vcpus_kick(struct vm *vm)
 {
+	if (!vm->vcpus)
+		return;
+	/* Parked vCPUs (PATCH /vm Paused) look at vm->end again. */
+	pthread_mutex_lock(&vm->pause.lock);
+	pthread_cond_broadcast(&vm->pause.cond);
+	pthread_mutex_unlock(&vm->pause.lock);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *vcpu = &vm->vcpus[i];
 
@@ -197,6 +351,8 @@ void vcpus_kick(struct vm *vm)
 
 void vcpus_destroy(struct vm *vm)
 {
+	struct vcpu *vcpus;
+
 	if (!vm->vcpus)
 		return;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
@@ -209,6 +365,15 @@ void vcpus_destroy(struct vm *vm)
 		if (vcpu->fd > 0)
 			close(vcpu->fd);
 	}
-	free(vm->vcpus);
+	/* Their exit counts outlive them, for the metrics written at exit. */
+	pthread_mutex_lock(&vm->stop_lock);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		for (unsigned int r = 0; r < VCPU_EXIT_STATS; r++)
+			vm->vcpu_exits_done[r] += vm->vcpus[i].exits[r];
+	vcpus = vm->vcpus;
 	vm->vcpus = NULL;
+	pthread_mutex_unlock(&vm->stop_lock);
+	free(vcpus);
+	pthread_mutex_destroy(&vm->pause.lock);
+	pthread_cond_destroy(&vm->pause.cond);
 }

@@ -15,6 +15,20 @@ int vcpus_create(struct vm *vm, struct err *e);
 int vcpus_start(struct vm *vm, struct err *e);
 /* Make every vCPU leave KVM_RUN soon (from any thread). */
 void vcpus_kick(struct vm *vm);
+/*
+ * Pause: every vCPU thread parks before its next KVM_RUN; parked(arg) is called once
+ * all are parked (or ended), from the last one's thread or from this call, with no lock
+ * held. Resume lets them run on (and completes a pause still waiting). Any thread.
+ * vm->pause.lock is a leaf; vcpus_kick takes it too.
+ */
+void vcpus_pause(struct vm *vm, void (*parked)(void *arg), void *arg);
+void vcpus_resume(struct vm *vm);
+/*
+ * Exits by reason, summed over the vCPUs (also those already destroyed): names[i] and
+ * counts[i]; returns how many. Any thread, while vm exists.
+ */
+unsigned int vcpus_exit_stats(struct vm *vm, const char *names[VCPU_EXIT_STATS],
+			      uint64_t counts[VCPU_EXIT_STATS]);
 /* Join the threads and close the fds. */
 void vcpus_destroy(struct vm *vm);
 

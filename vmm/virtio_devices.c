@@ -80,9 +80,9 @@ static int attach(struct vm *vm, struct virtio_device *dev, const char *kind, un
 	return 0;
 }
 
-static int create_disk(struct vm *vm, unsigned int i, struct err *e)
+int vm_open_disk(struct vm *vm, const struct disk_config *d, struct virtio_device **dev,
+		 struct err *e)
 {
-	const struct disk_config *d = &vm->cfg->disks[i];
 	struct blk_config bc = {
 		.path = d->path,
 		.readonly = d->readonly,
@@ -90,31 +90,43 @@ static int create_disk(struct vm *vm, unsigned int i, struct err *e)
 		.queues = d->queues ? d->queues : vm->cfg->cpus,
 		.id = d->id,
 	};
-	struct virtio_device *dev;
 
 	/* blk's messages name the file already. */
-	if (blk_create(&dev, &bc, &vm->mem, &vm->loop, e))
-		return -1;
-	return attach(vm, dev, "blk", i, d->id, e);
+	return blk_create(dev, &bc, &vm->mem, &vm->loop, e);
 }
 
-static int create_net(struct vm *vm, unsigned int i, struct err *e)
+int vm_open_net(struct vm *vm, const struct net_config *n, struct virtio_device **dev,
+		struct err *e)
 {
-	const struct net_config *n = &vm->cfg->nets[i];
 	struct net_dev_config nc = {
 		.tap = n->tap,
 		.queues = n->queues ? n->queues : 1,
 		.id = n->id,
 	};
-	struct virtio_device *dev;
 
 	/* An all-zero MAC asks net_create to derive one from the TAP name. */
 	if (n->has_mac)
 		memcpy(nc.mac, n->mac, sizeof(nc.mac));
 	/* net's messages name the TAP already. */
-	if (net_create(&dev, &nc, &vm->mem, &vm->loop, e))
+	return net_create(dev, &nc, &vm->mem, &vm->loop, e);
+}
+
+static int create_disk(struct vm *vm, unsigned int i, struct err *e)
+{
+	struct virtio_device *dev;
+
+	if (vm_open_disk(vm, &vm->cfg->disks[i], &dev, e))
 		return -1;
-	return attach(vm, dev, "net", i, n->id, e);
+	return attach(vm, dev, "blk", i, vm->cfg->disks[i].id, e);
+}
+
+static int create_net(struct vm *vm, unsigned int i, struct err *e)
+{
+	struct virtio_device *dev;
+
+	if (vm_open_net(vm, &vm->cfg->nets[i], &dev, e))
+		return -1;
+	return attach(vm, dev, "net", i, vm->cfg->nets[i].id, e);
 }
 
 int vm_create_virtio_devices(struct vm *vm, struct err *e)

@@ -8,8 +8,20 @@
 #define VQVM_VMM_VIRTIO_DEVICES_H
 
 #include "lib/err.h"
+#include "vmm/config.h"
 
 struct vm;
+struct virtio_device;
+
+/*
+ * The device model of a --disk / --net (or managed backend) configuration, idle, its
+ * queues on the VM's main loop: the file or TAP is opened and checked. Returns 0, or -1
+ * with e naming the file or TAP.
+ */
+int vm_open_disk(struct vm *vm, const struct disk_config *d, struct virtio_device **dev,
+		 struct err *e);
+int vm_open_net(struct vm *vm, const struct net_config *n, struct virtio_device **dev,
+		struct err *e);
 
 /*
  * Create every configured device; on error, what was created stays for vm_destroy.

@@ -23,6 +23,7 @@
 #include "arch/x86/mptable.h"
 #include "lib/log.h"
 #include "vmm/vcpu.h"
+#include "vmm/managed_devices.h"
 #include "vmm/virtio_devices.h"
 
 #define KVM_API_VERSION_EXPECTED 12
@@ -393,8 +394,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 		return -1;
 	vm->hv_ready = true;
 	vm->devices_ready = true;
-	if (setup_devices(vm, e) || vm_create_virtio_devices(vm, e) || vcpus_create(vm, e) ||
-	    load_guest(vm, e))
+	if (setup_devices(vm, e) || vm_create_virtio_devices(vm, e) || vm_create_mgmt(vm, e) ||
+	    vcpus_create(vm, e) || load_guest(vm, e))
 		return -1;
 	return 0;
 }
@@ -510,6 +511,14 @@ void vm_destroy(struct vm *vm)
 	vcpus_destroy(vm);
 	vm_stop_io_loops(vm);
 	console_close(&vm->console);
+	/*
+	 * The main loop is stopped for good from here on, also when vm_create failed before
+	 * it ever ran: device teardown then abandons what it would wait for the loop to
+	 * reap (the loop never runs again) instead of waiting forever.
+	 */
+	if (vm->loop_ready)
+		evloop_stop(&vm->loop);
+	vm_destroy_mgmt(vm);
 	vm_destroy_virtio_devices(vm);
 	if (vm->hv_ready)
 		hv_kvm_destroy(&vm->hv);

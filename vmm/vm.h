@@ -44,6 +44,7 @@ struct kvm_run;
 struct kvm_cpuid2;
 struct virtio_device;
 struct virtio_pci;
+struct mgmt;
 
 #define VM_MAX_VIRTIO_DEVICES (CONFIG_MAX_DISKS + CONFIG_MAX_NETS)
 
@@ -78,6 +79,8 @@ enum vm_end {
 	VM_END_ERROR,     /* vqvm failed */
 };
 
+#define VCPU_EXIT_STATS 12 /* exit reasons counted per vCPU (vcpu.c's table, + other) */
+
 struct vcpu {
 	struct vm *vm;
 	unsigned int index;
@@ -85,6 +88,17 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool started;
+	uint64_t exits[VCPU_EXIT_STATS]; /* atomics, for metrics */
+};
+
+/* PATCH /vm Paused (vcpu.c): vCPU threads park between exits. Under lock. */
+struct vm_pause {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool paused;
+	unsigned int idle;              /* vCPU threads parked or ended */
+	void (*on_parked)(void *arg);   /* called once all are idle */
+	void *arg;
 };
 
 /* Watches the guest's console output for the kernel's panic banner. */
@@ -108,11 +122,14 @@ struct vm {
 	struct kvm_cpuid2 *cpuid;
 	struct vcpu *vcpus;
 	unsigned int nr_vcpus;
+	struct vm_pause pause;
+	uint64_t vcpu_exits_done[VCPU_EXIT_STATS]; /* of vCPUs destroyed; under stop_lock */
 	struct evloop loop;
 	struct hv_kvm hv;
 	bool hv_ready;
 	struct vm_virtio_dev virtio[VM_MAX_VIRTIO_DEVICES];
 	unsigned int nr_virtio;
+	struct mgmt *mgmt;  /* the management device, when configured */
 	int serial_out_fd; /* owned when serial=file */
 	bool loop_ready, buses_ready, devices_ready; /* what vm_destroy must undo */
 
