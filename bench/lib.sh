@@ -9,12 +9,14 @@
 # the medians and ratios.
 #
 # Environment: BENCH_RUNS (runs per implementation, default 5), BENCH_MODE (auto, direct
-# or sandbox, as tests/vm-run --mode), BENCH_ONLY (below), VM_RUN_VERBOSE=1 (L1's console, see tests/vm-run).
+# or sandbox, as tests/vm-run --mode), BENCH_ONLY (below), BENCH_VQVM (the vqvm binary
+# to measure, default build/vqvm: e.g. one built from a clean export of a commit while
+# the work tree holds unfinished changes), VM_RUN_VERBOSE=1 (L1's console, see tests/vm-run).
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 here=$root/bench
 vm_run=$root/tests/vm-run
-vqvm=$root/build/vqvm
+vqvm=${BENCH_VQVM:-$root/build/vqvm}
 images=$root/build/images
 out_dir=$root/build/bench
 
@@ -23,6 +25,7 @@ die() { echo "$prog: $*" >&2; exit 2; }
 runs=${BENCH_RUNS:-5}
 [[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS wants a positive number, got '$runs'"
 [ -x "$vqvm" ] || die "$vqvm not found (run: make)"
+vqvm=$(realpath "$vqvm")
 for f in vmlinuz initrd.cpio.gz tools.ext4; do
 	[ -f "$images/$f" ] || die "$images/$f not found (run: make images)"
 done
@@ -80,8 +83,32 @@ bench_header() {
 	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), host: $(uname -n), $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n1)"
 	echo "path: $where"
 	echo "runs: $runs per implementation (BENCH_RUNS), interleaved; medians below"
-	[ "$qemu" != none ] || echo "QEMU: qemu-system-x86_64 is not installed; its column will say FAILED"
+	echo "vqvm: $(vqvm_ident)"
+	if [ "$qemu" != none ]; then
+		echo "QEMU: $("$qemu" --version | head -n1)"
+	else
+		echo "QEMU: qemu-system-x86_64 is not installed; its column will say FAILED"
+	fi
+	load_start=$(load_now)
+	echo "load on this host at the start: $load_start"
 }
+
+# The vqvm binary measured: its path, mtime and hash; for build/vqvm also the commit of
+# the work tree ("+changes" when tracked files differ from it: the binary may hold them).
+vqvm_ident() {
+	local rev dirty= from=
+	if [ "$vqvm" = "$root/build/vqvm" ]; then
+		rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')
+		[ -z "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ] || dirty="+changes"
+		from=" from the work tree at commit $rev$dirty"
+	fi
+	echo "$vqvm$from, built $(date -u -r "$vqvm" '+%Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$vqvm" | cut -c1-12)"
+}
+
+# The load average (1, 5, 15 min) of this host: the sandbox's vCPUs share its CPUs with
+# anything else running here, so a busy host slows every column (ratios from the same
+# run stay comparable, absolute numbers do not).
+load_now() { echo "$(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min load average, $(nproc) CPUs)"; }
 
 # bench_run NAME TIMEOUT VM-RUN-ARGS...: run vm-run (its output in build/bench/NAME.log),
 # showing progress, FAIL and LOG lines on stderr. Sets $log and $run_rc.
@@ -89,10 +116,18 @@ bench_run() {
 	local name=$1 timeout=$2
 	shift 2
 	log=$out_dir/$name.log
+	loadf=$out_dir/$name.load
+	# This host's 1-minute load average every 10 s while the benchmark runs (the
+	# sandbox's own QEMU accounts for up to 2 of it), summarised under the table.
+	cut -d' ' -f1 /proc/loadavg >"$loadf"
+	(while sleep 10; do cut -d' ' -f1 /proc/loadavg; done) >>"$loadf" 2>/dev/null &
+	local sampler=$!
 	set +e
 	"$vm_run" "${vm_run_opts[@]}" --timeout "$timeout" "$@" 2>&1 | tee "$log" |
 		grep --line-buffered -E '^(# |FAIL |LOG |vm-run|\[L1\]|  qemu: )' >&2
 	run_rc=${PIPESTATUS[0]}
+	kill "$sampler" 2>/dev/null
+	wait "$sampler" 2>/dev/null
 	set -e
 	case "$run_rc" in
 	0) ;;
@@ -105,14 +140,19 @@ bench_run() {
 # bench_table TITLE WITH_NATIVE SPEC...: the table of medians from $log, printed and saved
 # as build/bench/NAME.table. SPEC is "label|metric|unit|divisor|higher or lower is better".
 # A cell is the median of the runs that worked, "(k/N)" when only k of N did, FAILED when
-# none did; a ratio needs both medians.
+# none did; a ratio needs both medians. "paired": the median of the per-run vqvm/QEMU
+# ratios (runs where both worked).
 bench_table() {
 	local title=$1 native=$2
 	shift 2
 	{
 		echo
 		echo "$title"
-		echo "(median of $runs runs per cell; $where_short; $(date -u +%Y-%m-%d))"
+		echo "(median of $runs runs per cell; $where_short; $(date -u '+%Y-%m-%d %H:%M UTC'))"
+		echo "(host load at the start: ${load_start:-?}; at the end: $(load_now))"
+		[ ! -s "${loadf:-}" ] || sort -n "$loadf" | awk '{ a[NR] = $1 }
+			END { printf "(host 1-min load average during the run, every 10 s: min %s, median %s, max %s)\n",
+				a[1], a[int((NR + 1) / 2)], a[NR] }'
 		printf '%s\n' "$@" | awk -v native="$native" -v runs="$runs" -v logf="$log" '
 		function fmt(v) {
 			if (v >= 100) return sprintf("%.0f", v)
@@ -136,21 +176,38 @@ bench_table() {
 			return fmt(m) (k < runs ? " (" k "/" runs ")" : "")
 		}
 		function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "-" : sprintf("%.3f", a / b) }
+		# The median over runs of vqvm/QEMU within the same run (the two ran minutes
+		# apart at most): less exposed than the ratio of medians to load that changes
+		# during the benchmark. "-" without a run where both worked.
+		function paired(metric,   i, j, k, t, a, r) {
+			k = 0
+			for (i = 1; i <= n["vqvm" SUBSEP metric]; i++) {
+				r = runof["vqvm" SUBSEP metric, i]
+				if ((("qemu" SUBSEP metric SUBSEP r) in byrun) && byrun["qemu", metric, r] != 0)
+					a[++k] = val["vqvm" SUBSEP metric, i] / byrun["qemu", metric, r]
+			}
+			if (k == 0) return "-"
+			for (i = 2; i <= k; i++)
+				for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+			return sprintf("%.3f", (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2)
+		}
 		BEGIN {
 			while ((getline line < logf) > 0) {
 				split(line, f, " ")
 				if (f[1] != "RESULT") continue
 				key = f[2] SUBSEP f[4]
 				val[key, ++n[key]] = f[5] + 0
+				runof[key, n[key]] = f[3]
+				byrun[f[2], f[4], f[3]] = f[5] + 0
 			}
 			FS = "|"
-			fmtline = native ? "| %-28s | %14s | %14s | %14s | %11s | %9s | %-20s |\n" : "| %-28s | %14s | %14s | %9s | %-20s |\n"
+			fmtline = native ? "| %-28s | %14s | %14s | %14s | %11s | %9s | %-20s | %9s |\n" : "| %-28s | %14s | %14s | %9s | %-20s | %9s |\n"
 			if (native) {
-				printf fmtline, "metric", "native", "vqvm", "QEMU", "vqvm/native", "vqvm/QEMU", "vqvm vs QEMU"
-				printf "|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------------", "----------------", "----------------", "----------------", "-------------", "-----------", "----------------------"
+				printf fmtline, "metric", "native", "vqvm", "QEMU", "vqvm/native", "vqvm/QEMU", "vqvm vs QEMU", "paired"
+				printf "|%s|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------------", "----------------", "----------------", "----------------", "-------------", "-----------", "----------------------", "-----------"
 			} else {
-				printf fmtline, "metric", "vqvm", "QEMU", "vqvm/QEMU", "vqvm vs QEMU"
-				printf "|%s|%s|%s|%s|%s|\n", "------------------------------", "----------------", "----------------", "-----------", "----------------------"
+				printf fmtline, "metric", "vqvm", "QEMU", "vqvm/QEMU", "vqvm vs QEMU", "paired"
+				printf "|%s|%s|%s|%s|%s|%s|\n", "------------------------------", "----------------", "----------------", "-----------", "----------------------", "-----------"
 			}
 		}
 		{
@@ -163,9 +220,9 @@ bench_table() {
 				vs = sprintf("%+.0f%% (%s)", d, (d > -3 && d < 3) ? "about same" : good ? "vqvm better" : "QEMU better")
 			}
 			if (native)
-				printf fmtline, label, cell("native", metric, div), cell("vqvm", metric, div), cell("qemu", metric, div), ratio(v, nv), ratio(v, q), vs
+				printf fmtline, label, cell("native", metric, div), cell("vqvm", metric, div), cell("qemu", metric, div), ratio(v, nv), ratio(v, q), vs, paired(metric)
 			else
-				printf fmtline, label, cell("vqvm", metric, div), cell("qemu", metric, div), ratio(v, q), vs
+				printf fmtline, label, cell("vqvm", metric, div), cell("qemu", metric, div), ratio(v, q), vs, paired(metric)
 		}'
 	} | tee "$out_dir/$prog_name.table"
 }
