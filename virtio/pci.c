@@ -1099,34 +1099,6 @@ static int vp_add_caps(struct virtio_pci *vp)
 	return 0;
 }
 
-static int vp_check_dev(const struct virtio_device *dev, const struct hv *hv, struct err *e)
-{
-	const struct virtio_device_ops *ops = dev->ops;
-
-	if (!ops || !ops->features || !ops->config_read || !ops->config_write ||
-	    !ops->activate || !ops->queue_notify || !ops->reset)
-		return err_set(e, "%s: incomplete device ops", dev->name);
-	if (!hv || !hv->ops || !hv->ops->ioeventfd || !hv->ops->msi_route_add ||
-	    !hv->ops->msi_route_update || !hv->ops->msi_route_del || !hv->ops->irqfd)
-		return err_set(e, "%s: incomplete hypervisor ops", dev->name);
-	if (!dev->nr_queues || dev->nr_queues > VIRTIO_PCI_MAX_QUEUES || !dev->vqs)
-		return err_set(e, "%s: %u queues (1 to %u supported)", dev->name, dev->nr_queues,
-			       VIRTIO_PCI_MAX_QUEUES);
-	if (dev->config_size > VIRTIO_PCI_MAX_CONFIG)
-		return err_set(e, "%s: %u bytes of config space (at most %u)", dev->name,
-			       dev->config_size, VIRTIO_PCI_MAX_CONFIG);
-	if (!dev->loop || !dev->mem)
-		return err_set(e, "%s: no event loop or guest memory", dev->name);
-	for (unsigned int i = 0; i < dev->nr_queues; i++) {
-		uint16_t max = dev->vqs[i].max_size;
-
-		/* Split rings need a power of two (Linux refuses anything else). */
-		if (!max || (max & (max - 1)) || max > VQ_MAX_SIZE)
-			return err_set(e, "%s: queue %u: bad maximum size %u", dev->name, i, max);
-	}
-	return 0;
-}
-
 static void vp_free(struct virtio_pci *vp)
 {
 	const struct hv *hv = &vp->hv;
@@ -1250,7 +1222,8 @@ int virtio_pci_create_ex(struct virtio_pci **out, struct virtio_device *dev,
 
 	if (!opt)
 		opt = &none;
-	if (vp_check_dev(dev, hv, e) || vp_check_options(dev, opt, e))
+	if (virtio_transport_check(dev, hv, VIRTIO_PCI_MAX_QUEUES, VIRTIO_PCI_MAX_CONFIG, e) ||
+	    vp_check_options(dev, opt, e))
 		return -1;
 	vp = calloc(1, sizeof(*vp));
 	if (!vp)
