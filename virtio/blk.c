@@ -74,6 +74,7 @@ struct blk_req {
 	const struct blk_type *type;
 	struct blk_req *prev, *next; /* in-flight list, or free list (next only) */
 	uint16_t head;
+	uint64_t start_ns;    /* when it was popped, for the latency histogram */
 	uint8_t *status;      /* the last device-writable byte, in guest memory */
 	uint32_t used_len;    /* used length on success */
 	uint64_t sector;
@@ -96,6 +97,7 @@ struct blk_req {
 
 struct blk_type {
 	uint32_t type;
+	enum blk_req_kind kind;
 	const char *name;
 	int (*start)(struct blk_req *r);          /* status, or BLK_QUEUED */
 	int (*done)(struct blk_req *r, int res);  /* status, or BLK_QUEUED (resubmitted) */
@@ -118,6 +120,7 @@ struct blk_queue {
 	struct evloop_call cancel_call;
 	struct evloop_op cancel_op;
 	struct blk_req *inflight, *free;
+	struct blk_stats st;   /* relaxed atomics (stats.h): read by blk_get_stats anywhere */
 	time_t warn_window;
 	unsigned int warn_count, warn_suppressed;
 };
@@ -297,12 +300,37 @@ static void blk_wake_if_idle(struct blk_queue *q)
 
 /* ---- requests: completion to the guest (queue lock held) ---- */
 
+static void blk_count(struct blk_queue *q, const struct blk_req *r, int status)
+{
+	enum blk_req_kind kind = r->type ? r->type->kind : BLK_REQ_OTHER;
+
+	stats_add(&q->st.requests[kind], 1);
+	if (status == VIRTIO_BLK_S_OK && kind == BLK_REQ_READ)
+		stats_add(&q->st.read_bytes, r->len);
+	else if (status == VIRTIO_BLK_S_OK && kind == BLK_REQ_WRITE)
+		stats_add(&q->st.write_bytes, r->len);
+	else if (status == VIRTIO_BLK_S_IOERR)
+		stats_add(&q->st.ioerr, 1);
+	else if (status == VIRTIO_BLK_S_UNSUPP)
+		stats_add(&q->st.unsupp, 1);
+	stats_hist_add(&q->st.latency, r->start_ns);
+}
+
 static void blk_finish(struct blk_queue *q, struct blk_req *r, int status)
 {
+	blk_count(q, r, status);
 	*r->status = (uint8_t)status;
 	vq_push(q->vq, r->head, status == VIRTIO_BLK_S_OK ? r->used_len : 1);
 	q->pushed = true;
 	blk_req_put(q, r);
+}
+
+/* A chain we cannot answer: back with used length 0. */
+static void blk_unanswered(struct blk_queue *q, uint16_t head)
+{
+	stats_add(&q->st.unanswered, 1);
+	vq_push(q->vq, head, 0);
+	q->pushed = true;
 }
 
 static void blk_notify(struct blk_queue *q)
@@ -536,13 +564,14 @@ static int blk_fallocate_done(struct blk_req *r, int res)
 }
 
 static const struct blk_type blk_types[] = {
-	{ VIRTIO_BLK_T_IN, "read", blk_start_read, blk_rw_done },
-	{ VIRTIO_BLK_T_OUT, "write", blk_start_write, blk_rw_done },
-	{ VIRTIO_BLK_T_FLUSH, "flush", blk_start_flush, blk_errno_done },
-	{ VIRTIO_BLK_T_GET_ID, "get-id", blk_get_id, NULL },
-	{ VIRTIO_BLK_T_DISCARD, "discard", blk_start_discard, blk_fallocate_done },
-	{ VIRTIO_BLK_T_WRITE_ZEROES, "write-zeroes", blk_start_write_zeroes,
+	{ VIRTIO_BLK_T_IN, BLK_REQ_READ, "read", blk_start_read, blk_rw_done },
+	{ VIRTIO_BLK_T_OUT, BLK_REQ_WRITE, "write", blk_start_write, blk_rw_done },
+	{ VIRTIO_BLK_T_FLUSH, BLK_REQ_FLUSH, "flush", blk_start_flush, blk_errno_done },
+	{ VIRTIO_BLK_T_GET_ID, BLK_REQ_GET_ID, "get-id", blk_get_id, NULL },
+	{ VIRTIO_BLK_T_DISCARD, BLK_REQ_DISCARD, "discard", blk_start_discard,
 	  blk_fallocate_done },
+	{ VIRTIO_BLK_T_WRITE_ZEROES, BLK_REQ_WRITE_ZEROES, "write-zeroes",
+	  blk_start_write_zeroes, blk_fallocate_done },
 };
 
 static const struct blk_type *blk_type_find(uint32_t type)
@@ -594,11 +623,11 @@ static void blk_start(struct blk_queue *q, struct blk_req *r, const struct vq_ch
 	bool hdr_ok;
 	int status;
 
+	r->start_ns = stats_now_ns();
 	if (!blk_parse(r, c, &hdr, &hdr_ok)) {
 		blk_warn(q, "request %u has no device-writable status byte: returned unanswered",
 			 c->head);
-		vq_push(q->vq, c->head, 0);
-		q->pushed = true;
+		blk_unanswered(q, c->head);
 		blk_req_put(q, r);
 		return;
 	}
@@ -646,8 +675,7 @@ static enum blk_drain blk_drain(struct blk_queue *q)
 			blk_warn(q, "request %u has more than %u buffers: returned unanswered",
 				 chain.head, BLK_MAX_IOV);
 			blk_req_put(q, r);
-			vq_push(q->vq, chain.head, 0);
-			q->pushed = true;
+			blk_unanswered(q, chain.head);
 			continue;
 		}
 		blk_start(q, r, &chain);
@@ -947,6 +975,42 @@ static const struct virtio_device_ops blk_ops = {
 	.queue_stop = blk_queue_stop,
 	.destroy = blk_destroy,
 };
+
+/* ---- metrics ---- */
+
+void blk_get_stats(struct virtio_device *dev, struct blk_stats *out)
+{
+	struct blk *b = dev->priv;
+
+	memset(out, 0, sizeof(*out));
+	for (unsigned int i = 0; i < dev->nr_queues; i++) {
+		const struct blk_stats *st = &b->q[i].st;
+
+		for (unsigned int k = 0; k < BLK_REQ_KINDS; k++)
+			out->requests[k] += stats_get(&st->requests[k]);
+		out->read_bytes += stats_get(&st->read_bytes);
+		out->write_bytes += stats_get(&st->write_bytes);
+		out->ioerr += stats_get(&st->ioerr);
+		out->unsupp += stats_get(&st->unsupp);
+		out->unanswered += stats_get(&st->unanswered);
+		stats_hist_sum(&out->latency, &st->latency);
+	}
+}
+
+const char *blk_req_kind_name(enum blk_req_kind kind)
+{
+	static const char *const names[BLK_REQ_KINDS] = {
+		[BLK_REQ_READ] = "read",
+		[BLK_REQ_WRITE] = "write",
+		[BLK_REQ_FLUSH] = "flush",
+		[BLK_REQ_DISCARD] = "discard",
+		[BLK_REQ_WRITE_ZEROES] = "write_zeroes",
+		[BLK_REQ_GET_ID] = "get_id",
+		[BLK_REQ_OTHER] = "other",
+	};
+
+	return kind < BLK_REQ_KINDS ? names[kind] : "other";
+}
 
 /* ---- creation ---- */
 

@@ -59,6 +59,7 @@
 #include "lib/evloop.h"
 #include "lib/guest_mem.h"
 #include "virtio/device.h"
+#include "virtio/stats.h"
 
 #define BLK_MAX_QUEUES 64
 #define BLK_QUEUE_SIZE 256         /* max_size offered for every queue */
@@ -87,5 +88,35 @@ struct blk_config {
  */
 int blk_create(struct virtio_device **out, const struct blk_config *cfg,
 	       const struct guest_mem *mem, struct evloop *loop, struct err *e);
+
+/* Request types as counted (BLK_REQ_OTHER: unknown type, or a header too short). */
+enum blk_req_kind {
+	BLK_REQ_READ,
+	BLK_REQ_WRITE,
+	BLK_REQ_FLUSH,
+	BLK_REQ_DISCARD,
+	BLK_REQ_WRITE_ZEROES,
+	BLK_REQ_GET_ID,
+	BLK_REQ_OTHER,
+	BLK_REQ_KINDS
+};
+
+/*
+ * Counters since creation, summed over the queues (virtio/stats.h). A request counts
+ * once it is answered (its status written and the chain pushed); requests a reset
+ * cancelled are not counted.
+ */
+struct blk_stats {
+	uint64_t requests[BLK_REQ_KINDS]; /* answered, by type */
+	uint64_t read_bytes, write_bytes; /* data of the reads and writes that succeeded */
+	uint64_t ioerr, unsupp;           /* answered VIRTIO_BLK_S_IOERR / _UNSUPP */
+	uint64_t unanswered;              /* chains returned with used length 0: no status
+					   * byte, or too many buffers */
+	struct stats_hist latency;        /* popped to answered, every answered request */
+};
+
+void blk_get_stats(struct virtio_device *dev, struct blk_stats *out);
+/* "read", "write", "flush", "discard", "write_zeroes", "get_id", "other". */
+const char *blk_req_kind_name(enum blk_req_kind kind);
 
 #endif

@@ -136,6 +136,7 @@ struct managed_dev {
 	uint32_t generation;
 	uint16_t msix_in_use;
 	struct md_msi config_msi;
+	struct virtio_irq_stats irqs; /* relaxed atomics (stats.h), counted under msi_lock */
 
 	pthread_mutex_t watch_lock;
 	pthread_cond_t watch_cond;
@@ -209,17 +210,30 @@ static bool all_zero(const uint8_t *p, size_t n)
 
 static const struct md_msi md_msi_unset = { .efd = -1, .gsi = -1 };
 
-/* 7.3: discarded when not set or disabled, held while masked, else sent. */
+static bool md_msi_fire(struct managed_dev *md, struct md_msi *m)
+{
+	if (eventfd_write(m->efd, 1) < 0) {
+		log_warn("%s: MSI irqfd write failed: %s", md->dev->name, strerror(errno));
+		return false;
+	}
+	stats_add(&md->irqs.injected, 1);
+	return true;
+}
+
+/*
+ * 7.3: discarded when not set or disabled, held while masked, else sent. What is not
+ * sent now counts as suppressed (and as injected too if an unmask sends it).
+ */
 static void md_msi_signal(struct managed_dev *md, struct md_msi *m)
 {
-	if (!m->set || !m->enabled)
-		return;
-	if (m->masked) {
+	bool sent = false;
+
+	if (m->set && m->enabled && m->masked)
 		m->pending = true;
-		return;
-	}
-	if (eventfd_write(m->efd, 1) < 0)
-		log_warn("%s: MSI irqfd write failed: %s", md->dev->name, strerror(errno));
+	else if (m->set && m->enabled)
+		sent = md_msi_fire(md, m);
+	if (!sent)
+		stats_add(&md->irqs.suppressed, 1);
 }
 
 static void md_raise_config(struct managed_dev *md)
@@ -578,7 +592,7 @@ static uint32_t md_msi_mask(struct managed_dev *md, struct md_msi *m, uint8_t ma
 	m->masked = mask;
 	if (!mask && m->pending) {
 		m->pending = false;
-		md_msi_signal(md, m);
+		md_msi_fire(md, m);
 	}
 	pthread_mutex_unlock(&md->msi_lock);
 	return TVQ_ACK_OK;
@@ -1263,6 +1277,11 @@ void managed_reset(struct managed_dev *md)
 	pthread_mutex_lock(&md->lock);
 	md_reset(md);
 	pthread_mutex_unlock(&md->lock);
+}
+
+void managed_irq_stats(struct managed_dev *md, struct virtio_irq_stats *out)
+{
+	stats_irq_get(&md->irqs, out);
 }
 
 void managed_get_info(struct managed_dev *md, struct managed_info *info)

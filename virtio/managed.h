@@ -32,6 +32,7 @@
 #include "lib/err.h"
 #include "lib/hv.h"
 #include "virtio/device.h"
+#include "virtio/stats.h"
 
 struct managed_dev;
 
@@ -102,6 +103,12 @@ void managed_doorbell_bar(struct managed_dev *md, uint64_t bar_gpa, bool mapped)
  */
 void managed_kick(struct managed_dev *md, uint16_t q);
 void managed_get_info(struct managed_dev *md, struct managed_info *info);
+/*
+ * Interrupts since creation (virtio/stats.h), any thread: injected = irqfd writes (a
+ * pending one sent at unmask included); suppressed = queue and config interrupts not
+ * sent when raised (entry not set, disabled, masked: then pending; or a failed write).
+ */
+void managed_irq_stats(struct managed_dev *md, struct virtio_irq_stats *out);
 /*
  * DEVICE_MGMT assign (8.7): only while the status is 0, else -EBUSY. The caller checked
  * the value against the pool. set_features returns the bits now offered in *offered.

@@ -110,6 +110,79 @@ static void mgmt_resume(struct mgmt *m)
 	pthread_cond_broadcast(&m->work_cond);
 }
 
+/* ---- counters ---- */
+
+const char *const mgmt_tvq_class_names[MGMT_TVQ_CLASSES] = {
+	"other", "vdev", "avail_res", "feat", "status", "generation", "config", "msi",
+	"vq_addr", "vq_enable", "vq_size", "vq_notify", "vq_avail_index", "vq_reset", "asid",
+};
+const char *const mgmt_tvq_ack_names[MGMT_TVQ_ACKS] = {
+	"ok", "eio", "eagain", "ebusy", "enodev", "einval", "enospc", "eopnotsupp", "err",
+};
+/* The ack of each mgmt_tvq_ack_names entry; any other counts as the last, ERR. */
+static const uint32_t mgmt_tvq_acks[MGMT_TVQ_ACKS] = {
+	TVQ_ACK_OK, TVQ_ACK_EIO, TVQ_ACK_EAGAIN, TVQ_ACK_EBUSY, TVQ_ACK_ENODEV,
+	TVQ_ACK_EINVAL, TVQ_ACK_ENOSPC, TVQ_ACK_EOPNOTSUPP, TVQ_ACK_ERR,
+};
+const char *const mgmt_admin_command_names[MGMT_ADMIN_COMMANDS] = {
+	"device_identify", "subsystem_identify", "device_info", "device_mgmt",
+	"device_mgmt_caps", "device_mgmt_attrs", "managed_device_list", "other",
+};
+const char *const mgmt_admin_status_names[MGMT_ADMIN_STATUSES] = {
+	"ok", "cs_err", "invalid_command", "invalid_field", "invalid_vdev_id",
+};
+
+_Static_assert(MGMT_TVQ_CLASSES == TVQ_CLASS_MAX + 1, "a counter per class, and 0");
+_Static_assert(MGMT_ADMIN_COMMANDS == TVQ_ADMIN_CMD_MANAGED_DEVICE_LIST + 2,
+	       "a counter per admin command, and the others");
+_Static_assert(MGMT_ADMIN_STATUSES == TVQ_ADMIN_STATUS_INVALID_VDEV_ID + 1,
+	       "a counter per admin status");
+
+static unsigned int mgmt_tvq_ack_index(uint32_t ack)
+{
+	unsigned int i = 0;
+
+	while (i < MGMT_TVQ_ACKS - 1 && mgmt_tvq_acks[i] != ack)
+		i++;
+	return i;
+}
+
+/* Count a command by its request header (if it has one) and its reply header. */
+static void mgmt_cmd_count(struct mgmt *m, const struct mgmt_cmd *c)
+{
+	if (c->queue == TVQ_QUEUE_ADMINQ) {
+		const struct tvq_admin_req_hdr *h = (const void *)c->req;
+		const struct tvq_admin_reply_hdr *rh = (const void *)c->reply;
+		unsigned int cmd = c->req_len >= sizeof(*h) ? le16toh(h->command) : ~0U;
+		unsigned int st = rh->status < MGMT_ADMIN_STATUSES ? rh->status : 0;
+
+		if (cmd >= MGMT_ADMIN_COMMANDS)
+			cmd = MGMT_ADMIN_COMMANDS - 1;
+		stats_add(&m->admin_statuses[cmd][st], 1);
+	} else {
+		const struct tvq_req_hdr *h = (const void *)c->req;
+		const struct tvq_reply_hdr *rh = (const void *)c->reply;
+		unsigned int class = c->req_len >= sizeof(*h) ? le16toh(h->class) : 0;
+
+		if (class >= MGMT_TVQ_CLASSES)
+			class = 0;
+		stats_add(&m->tvq_acks[class][mgmt_tvq_ack_index(le32toh(rh->ack))], 1);
+	}
+}
+
+void mgmt_get_stats(struct mgmt *m, struct mgmt_stats *out)
+{
+	for (unsigned int i = 0; i < MGMT_TVQ_CLASSES; i++)
+		for (unsigned int j = 0; j < MGMT_TVQ_ACKS; j++)
+			out->transportq[i][j] = stats_get(&m->tvq_acks[i][j]);
+	for (unsigned int i = 0; i < MGMT_ADMIN_COMMANDS; i++)
+		for (unsigned int j = 0; j < MGMT_ADMIN_STATUSES; j++)
+			out->adminq[i][j] = stats_get(&m->admin_statuses[i][j]);
+	out->transportq_unanswered = stats_get(&m->unanswered[TVQ_QUEUE_TRANSPORTQ]);
+	out->adminq_unanswered = stats_get(&m->unanswered[TVQ_QUEUE_ADMINQ]);
+	virtio_pci_irq_stats(m->vp, &out->irqs);
+}
+
 /* ---- commands ---- */
 
 static void mgmt_cmd_free(struct mgmt_cmd *c)
@@ -150,6 +223,7 @@ static void mgmt_queue_signal(struct mgmt *m, unsigned int q)
 /* mq->lock held: return a chain without a reply. */
 static void mgmt_push_empty(struct mgmt *m, unsigned int q, uint16_t head)
 {
+	stats_add(&m->unanswered[q], 1);
 	vq_push(&m->vqs[q], head, 0);
 	m->q[q].pushed = true;
 }
@@ -162,6 +236,7 @@ void mgmt_cmd_complete(struct mgmt *m, struct mgmt_cmd *c)
 {
 	struct mgmt_queue *mq = &m->q[c->queue];
 
+	mgmt_cmd_count(m, c);
 	pthread_mutex_lock(&mq->lock);
 	if (mq->live) {
 		mgmt_cmd_push(m, c);
@@ -250,6 +325,7 @@ static void mgmt_take_chain(struct mgmt *m, unsigned int q, const struct vq_chai
 		return;
 	}
 	if (q == TVQ_QUEUE_TRANSPORTQ && !mgmt_tvq_dispatch(m, c)) {
+		mgmt_cmd_count(m, c);
 		mgmt_cmd_push(m, c);
 		mgmt_cmd_free(c);
 		return;

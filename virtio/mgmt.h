@@ -25,6 +25,7 @@
 #include "lib/guest_mem.h"
 #include "lib/hv.h"
 #include "virtio/device.h"
+#include "virtio/stats.h"
 
 #define MGMT_DEFAULT_MAX_MANAGED 64
 #define MGMT_DEFAULT_REMOVAL_TIMEOUT_MS 10000 /* docs/transport-vq.md 3 (vqvm: 10000) */
@@ -85,10 +86,52 @@ struct mgmt_dev_info {
 	uint8_t status;            /* its device status byte */
 	uint16_t msix_budget, msix_in_use;
 	char backend[32];          /* the name given to mgmt_add_backend */
+	struct virtio_irq_stats irqs; /* its interrupts (managed_irq_stats) */
 };
 
 /* Fill out[0..max) with the existing managed devices (slot order); returns how many. */
 unsigned int mgmt_list(struct mgmt *m, struct mgmt_dev_info *out, unsigned int max);
+/*
+ * Call fn for each existing managed device (slot order), from any thread, holding a
+ * reference that keeps the device and its model alive during the call (a DESTROY or
+ * removal waits for it): dev is the backend's device model, for its own counters
+ * (blk_get_stats, net_get_stats). fn must be quick and must not call into m. info has
+ * no status, msix_budget or msix_in_use (0): unlike mgmt_list, this never waits for a
+ * command in progress (one waiting for backend I/O holds the device's state).
+ */
+void mgmt_for_each_device(struct mgmt *m,
+			  void (*fn)(void *arg, const struct mgmt_dev_info *info,
+				     struct virtio_device *dev),
+			  void *arg);
+
+/*
+ * Commands answered since creation, for metrics. A command counts when its reply is
+ * written (or would be: a reset that ran meanwhile drops the reply, not the count).
+ * transportq is indexed by the request's class (0: a header too short or a class past
+ * the last) and the ack; adminq by the command (MGMT_ADMIN_COMMANDS - 1: a header too
+ * short or a command past the last) and the status. The names are the JSON keys.
+ */
+#define MGMT_TVQ_CLASSES 15    /* 0, then TVQ_CLASS_VDEV (1) .. TVQ_CLASS_ASID (14) */
+#define MGMT_TVQ_ACKS 9
+#define MGMT_ADMIN_COMMANDS 8  /* TVQ_ADMIN_CMD_* (0-6), then the others */
+#define MGMT_ADMIN_STATUSES 5  /* TVQ_ADMIN_STATUS_* */
+
+extern const char *const mgmt_tvq_class_names[MGMT_TVQ_CLASSES];
+extern const char *const mgmt_tvq_ack_names[MGMT_TVQ_ACKS];
+extern const char *const mgmt_admin_command_names[MGMT_ADMIN_COMMANDS];
+extern const char *const mgmt_admin_status_names[MGMT_ADMIN_STATUSES];
+
+struct mgmt_stats {
+	uint64_t transportq[MGMT_TVQ_CLASSES][MGMT_TVQ_ACKS];
+	uint64_t adminq[MGMT_ADMIN_COMMANDS][MGMT_ADMIN_STATUSES];
+	/* Chains returned with used length 0 (a reply buffer under the reply header, too
+	 * many buffers, out of memory), per queue. */
+	uint64_t transportq_unanswered, adminq_unanswered;
+	struct virtio_irq_stats irqs; /* the management device's own PCI function */
+};
+
+/* A reading of the counters (virtio/stats.h), from any thread. */
+void mgmt_get_stats(struct mgmt *m, struct mgmt_stats *out);
 /*
  * Stop the threads, destroy every managed device and backend, unregister, free. Call
  * with the vCPUs stopped and while the loops of the backends' models still run

@@ -201,35 +201,73 @@ int mgmt_remove_backend(struct mgmt *m, const char *name, struct err *e)
 
 /* ---- listing (API) ---- */
 
-static void mgmt_info_fill(struct mgmt *m, struct mgmt_vdev *vd, struct mgmt_dev_info *out)
+/*
+ * With state, the device's status and MSI-X use too: managed_get_info waits while a
+ * command of the device waits for backend I/O.
+ */
+static void mgmt_info_fill(struct mgmt *m, struct mgmt_vdev *vd, bool state,
+			   struct mgmt_dev_info *out)
 {
-	struct managed_info mi;
+	struct managed_info mi = { 0 };
 
-	managed_get_info(vd->md, &mi);
+	if (state)
+		managed_get_info(vd->md, &mi);
 	*out = (struct mgmt_dev_info){
 		.id = vd->id, .slot = vd->slot, .origin = vd->origin,
 		.virtio_device_id = vd->be->dev->device_type, .status = mi.status,
 		.msix_budget = mi.msix_budget, .msix_in_use = mi.msix_in_use,
 	};
 	memcpy(out->backend, vd->be->name, sizeof(out->backend));
+	managed_irq_stats(vd->md, &out->irqs);
 	pthread_mutex_lock(&m->lock);
 	out->removal_requested = vd->removal_requested;
 	pthread_mutex_unlock(&m->lock);
 }
 
-unsigned int mgmt_list(struct mgmt *m, struct mgmt_dev_info *out, unsigned int max)
+typedef void mgmt_each_fn(void *arg, const struct mgmt_dev_info *info,
+			  struct virtio_device *dev);
+
+static void mgmt_each(struct mgmt *m, bool state, mgmt_each_fn *fn, void *arg)
 {
 	struct mgmt_vdev **vds = calloc(m->p.max_managed, sizeof(*vds));
-	unsigned int n, k = 0;
+	unsigned int n;
 
 	if (!vds)
-		return 0;
+		return;
 	n = mgmt_vd_get_all(m, vds);
 	for (unsigned int i = 0; i < n; i++) {
-		if (k < max)
-			mgmt_info_fill(m, vds[i], &out[k++]);
+		struct mgmt_dev_info info;
+
+		mgmt_info_fill(m, vds[i], state, &info);
+		fn(arg, &info, vds[i]->be->dev);
 		mgmt_vd_put(vds[i]);
 	}
 	free(vds);
-	return k;
+}
+
+void mgmt_for_each_device(struct mgmt *m, mgmt_each_fn *fn, void *arg)
+{
+	mgmt_each(m, false, fn, arg);
+}
+
+struct mgmt_list_out {
+	struct mgmt_dev_info *out;
+	unsigned int max, n;
+};
+
+static void mgmt_list_one(void *arg, const struct mgmt_dev_info *info,
+			  struct virtio_device *dev)
+{
+	struct mgmt_list_out *l = arg;
+
+	if (l->n < l->max)
+		l->out[l->n++] = *info;
+}
+
+unsigned int mgmt_list(struct mgmt *m, struct mgmt_dev_info *out, unsigned int max)
+{
+	struct mgmt_list_out l = { .out = out, .max = max };
+
+	mgmt_each(m, true, mgmt_list_one, &l);
+	return l.n;
 }

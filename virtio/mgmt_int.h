@@ -151,6 +151,11 @@ struct mgmt {
 	bool bar_mapped;
 	struct mgmt_removal *removals;
 	uint32_t generation;       /* managed_generation; atomic for config reads */
+
+	/* Counters (mgmt_get_stats): relaxed atomics (stats.h), no lock. */
+	uint64_t tvq_acks[MGMT_TVQ_CLASSES][MGMT_TVQ_ACKS];
+	uint64_t admin_statuses[MGMT_ADMIN_COMMANDS][MGMT_ADMIN_STATUSES];
+	uint64_t unanswered[TVQ_NUM_QUEUES];
 };
 
 /* ---- mgmt.c ---- */

@@ -77,8 +77,8 @@
 	 BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_HOST_ECN) |                        \
 	 BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_STATUS) | BIT(VIRTIO_NET_F_CTRL_VQ))
 
-#define STAT_ADD(q, field, n) __atomic_fetch_add(&(q)->st.field, (n), __ATOMIC_RELAXED)
-#define STAT_GET(q, field) __atomic_load_n(&(q)->st.field, __ATOMIC_RELAXED)
+#define STAT_ADD(q, field, n) stats_add(&(q)->st.field, (n))
+#define STAT_GET(q, field) stats_get(&(q)->st.field)
 
 struct net;
 struct net_queue;
@@ -101,6 +101,7 @@ struct net_tx_req {
 	struct net_tx_req *prev, *next; /* in-flight list, or free list (next only) */
 	uint16_t head;
 	bool polling;        /* op is a POLLOUT wait, the write comes after it */
+	uint64_t start_ns;   /* when it was popped, for the latency histogram */
 	uint32_t frame_len;
 	struct iovec *wiov;  /* the header copy, then the frame in guest memory */
 	unsigned int nr_wiov;
@@ -118,6 +119,7 @@ struct net_rx_chain {
 /* Per-queue counters; relaxed atomics, written under the queue lock, read anywhere. */
 struct net_qstats {
 	uint64_t packets, bytes, dropped, errors, reads, ok, err;
+	struct stats_hist latency; /* TX: popped to the TAP write's completion */
 };
 
 struct net_queue {
@@ -534,6 +536,7 @@ static void net_tx_start(struct net_queue *q, struct net_tx_req *r, const struct
 	unsigned int nr = c->nr_out;
 
 	r->head = c->head;
+	r->start_ns = stats_now_ns();
 	if (c->nr_in) {
 		net_warn(q, "packet %u has device-writable buffers: dropped", c->head);
 		net_tx_drop(q, r);
@@ -669,6 +672,7 @@ static void net_tx_done(struct evloop_op *op, int res, bool more)
 		STAT_ADD(q, packets, 1);
 		STAT_ADD(q, bytes, r->frame_len);
 	}
+	stats_hist_add(&q->st.latency, r->start_ns);
 	net_tx_inflight_del(q, r);
 	net_push(q, r->head, 0);
 	net_tx_put(q, r);
@@ -1530,6 +1534,7 @@ void net_get_stats(struct virtio_device *dev, struct net_stats *out)
 			out->tx_bytes += STAT_GET(q, bytes);
 			out->tx_dropped += STAT_GET(q, dropped);
 			out->tx_errors += STAT_GET(q, errors);
+			stats_hist_sum(&out->tx_latency, &q->st.latency);
 			break;
 		case NQ_RX:
 			out->rx_packets += STAT_GET(q, packets);

@@ -67,6 +67,7 @@
 #include "lib/evloop.h"
 #include "lib/guest_mem.h"
 #include "virtio/device.h"
+#include "virtio/stats.h"
 
 #define NET_MAX_PAIRS 64
 #define NET_QUEUE_SIZE 256
@@ -103,7 +104,7 @@ int net_create_fds(struct virtio_device **out, const struct net_dev_config *cfg,
 		   const int *fds, const struct guest_mem *mem, struct evloop *loop,
 		   struct err *e);
 
-/* Counters since creation, summed over the queues. */
+/* Counters since creation, summed over the queues (virtio/stats.h). */
 struct net_stats {
 	uint64_t tx_packets, tx_bytes; /* frames written to the TAP (bytes without header) */
 	uint64_t tx_dropped;           /* bad header, bad chain, too short or too long */
@@ -113,6 +114,8 @@ struct net_stats {
 	uint64_t rx_errors;            /* bad packet or read error from the TAP */
 	uint64_t rx_reads;             /* reads submitted to the TAP */
 	uint64_t ctrl_ok, ctrl_err;    /* control commands acknowledged OK / ERR */
+	struct stats_hist tx_latency;  /* popped to the TAP write's completion (written or
+					* failed; not the dropped ones) */
 };
 
 void net_get_stats(struct virtio_device *dev, struct net_stats *out);

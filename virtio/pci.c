@@ -81,6 +81,7 @@ struct virtio_pci {
 	struct vp_vector *vec;
 	uint64_t *pba;
 	struct vp_queue *q;
+	struct virtio_irq_stats irqs; /* relaxed atomics (stats.h), counted under irq_lock */
 };
 
 /* ---- little helpers ---- */
@@ -180,23 +181,33 @@ static int vp_vector_sync(struct virtio_pci *vp, unsigned int v)
 	return 0;
 }
 
-static void vp_vector_fire(struct virtio_pci *vp, unsigned int v)
+/* Write the vector's irqfd; false if it could not be (logged once per vector). */
+static bool vp_vector_fire(struct virtio_pci *vp, unsigned int v)
 {
 	if (vp_vector_sync(vp, v))
-		return;
-	if (eventfd_write(vp->vec[v].efd, 1) < 0)
+		return false;
+	if (eventfd_write(vp->vec[v].efd, 1) < 0) {
 		vp_vector_fail(vp, v, "irqfd write", -errno);
+		return false;
+	}
+	stats_add(&vp->irqs.injected, 1);
+	return true;
 }
 
-/* Send vector v, or record it in the PBA while it is masked. NO_VECTOR: nothing. */
+/*
+ * Send vector v, or record it in the PBA while it is masked. NO_VECTOR: nothing. What
+ * is not sent now counts as suppressed (and as injected too if an unmask sends it).
+ */
 static void vp_signal(struct virtio_pci *vp, uint16_t v)
 {
-	if (v >= vp->nr_own)
-		return;
-	if (vp_vector_masked(vp, v))
+	bool sent = false;
+
+	if (v < vp->nr_own && vp_vector_masked(vp, v))
 		vp_pba_set(vp, v, true);
-	else
-		vp_vector_fire(vp, v);
+	else if (v < vp->nr_own)
+		sent = vp_vector_fire(vp, v);
+	if (!sent)
+		stats_add(&vp->irqs.suppressed, 1);
 }
 
 /* The vector just became deliverable: route it now, and deliver what was held back. */
@@ -1279,6 +1290,11 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	vp->dev->transport = NULL;
 	vp->dev->transport_priv = NULL;
 	vp_free(vp);
+}
+
+void virtio_pci_irq_stats(const struct virtio_pci *vp, struct virtio_irq_stats *out)
+{
+	stats_irq_get(&vp->irqs, out);
 }
 
 uint8_t virtio_pci_devfn(const struct virtio_pci *vp)

@@ -64,6 +64,7 @@
 #include "lib/err.h"
 #include "lib/hv.h"
 #include "virtio/device.h"
+#include "virtio/stats.h"
 
 #define VIRTIO_PCI_VENDOR 0x1af4
 #define VIRTIO_PCI_DEVICE_BASE 0x1040
@@ -148,5 +149,12 @@ int virtio_pci_create_ex(struct virtio_pci **out, struct virtio_device *dev,
 void virtio_pci_destroy(struct virtio_pci *vp);
 /* The function's slot << 3 (for logs and the device tree). */
 uint8_t virtio_pci_devfn(const struct virtio_pci *vp);
+/*
+ * Interrupts since creation (virtio/stats.h), any thread: injected = irqfd writes (a
+ * pending vector sent at unmask included); suppressed = queue and config interrupts
+ * not sent when raised (no vector, MSI-X off or masked: then pending; or the irqfd or
+ * its route failed).
+ */
+void virtio_pci_irq_stats(const struct virtio_pci *vp, struct virtio_irq_stats *out);
 
 #endif

@@ -10,8 +10,11 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "virtio/blk.h"
 #include "virtio/device.h"
+#include "virtio/mgmt.h"
 #include "virtio/net.h"
+#include "virtio/pci.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -137,45 +140,151 @@ void metrics_destroy(struct metrics *m, bool last_line)
 	pthread_cond_destroy(&m->cond);
 }
 
+/* {"buckets": [...], "sum": total us}: bucket i counts samples under 2^i us (stats.h). */
+static json_t *hist_json(const struct stats_hist *h)
+{
+	json_t *buckets = json_array();
+
+	for (unsigned int i = 0; i < STATS_HIST_BUCKETS; i++)
+		json_array_append_new(buckets, json_integer((json_int_t)h->bucket[i]));
+	return json_pack("{s:o, s:I}", "buckets", buckets, "sum", (json_int_t)h->sum_us);
+}
+
+static json_t *irq_json(const struct virtio_irq_stats *s)
+{
+	return json_pack("{s:I, s:I}", "injected", (json_int_t)s->injected, "suppressed",
+			 (json_int_t)s->suppressed);
+}
+
 static json_t *net_json(struct virtio_device *dev)
 {
 	struct net_stats s;
 
 	net_get_stats(dev, &s);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
 			 "tx_packets", (json_int_t)s.tx_packets, "tx_bytes", (json_int_t)s.tx_bytes,
 			 "tx_dropped", (json_int_t)s.tx_dropped, "tx_errors",
 			 (json_int_t)s.tx_errors, "rx_packets", (json_int_t)s.rx_packets,
 			 "rx_bytes", (json_int_t)s.rx_bytes, "rx_dropped", (json_int_t)s.rx_dropped,
 			 "rx_errors", (json_int_t)s.rx_errors, "rx_reads", (json_int_t)s.rx_reads,
-			 "ctrl_ok", (json_int_t)s.ctrl_ok, "ctrl_err", (json_int_t)s.ctrl_err);
+			 "ctrl_ok", (json_int_t)s.ctrl_ok, "ctrl_err", (json_int_t)s.ctrl_err,
+			 "tx_latency_us", hist_json(&s.tx_latency));
 }
 
-/* Devices whose model counts something, by device type. */
+static json_t *blk_json(struct virtio_device *dev)
+{
+	json_t *requests = json_object();
+	struct blk_stats s;
+
+	blk_get_stats(dev, &s);
+	for (unsigned int k = 0; k < BLK_REQ_KINDS; k++)
+		json_object_set_new(requests, blk_req_kind_name(k),
+				    json_integer((json_int_t)s.requests[k]));
+	return json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:o}", "requests", requests,
+			 "read_bytes", (json_int_t)s.read_bytes, "write_bytes",
+			 (json_int_t)s.write_bytes, "ioerr", (json_int_t)s.ioerr, "unsupp",
+			 (json_int_t)s.unsupp, "unanswered", (json_int_t)s.unanswered,
+			 "latency_us", hist_json(&s.latency));
+}
+
+/* What each device model counts, by device type. */
 static const struct {
 	uint32_t type;
 	json_t *(*counters)(struct virtio_device *dev);
 } device_counters[] = {
 	{ VIRTIO_ID_NET, net_json },
+	{ VIRTIO_ID_BLOCK, blk_json },
 };
+
+/* The model's counters and the transport's interrupts (irqs NULL: none). */
+static json_t *device_json(struct virtio_device *dev, const struct virtio_irq_stats *irqs)
+{
+	json_t *j = NULL;
+
+	for (unsigned int t = 0; t < sizeof(device_counters) / sizeof(device_counters[0]); t++)
+		if (dev->device_type == device_counters[t].type)
+			j = device_counters[t].counters(dev);
+	if (!j)
+		j = json_object();
+	if (irqs)
+		json_object_set_new(j, "interrupts", irq_json(irqs));
+	return j;
+}
+
+/* {"class or command": {"ack or status": count}}, leaving out what counted nothing. */
+static json_t *matrix_json(const uint64_t *counts, unsigned int rows, unsigned int cols,
+			   const char *const *row_names, const char *const *col_names)
+{
+	json_t *j = json_object();
+
+	for (unsigned int r = 0; r < rows; r++) {
+		json_t *row = json_object();
+
+		for (unsigned int c = 0; c < cols; c++)
+			if (counts[r * cols + c])
+				json_object_set_new(row, col_names[c],
+						    json_integer((json_int_t)counts[r * cols + c]));
+		if (json_object_size(row))
+			json_object_set_new(j, row_names[r], row);
+		else
+			json_decref(row);
+	}
+	return j;
+}
+
+static void managed_device_json(void *arg, const struct mgmt_dev_info *info,
+				struct virtio_device *dev)
+{
+	json_t *j = device_json(dev, &info->irqs);
+
+	json_object_set_new(j, "id", json_integer((json_int_t)info->id));
+	json_object_set_new(j, "type", json_string(info->virtio_device_id == VIRTIO_ID_BLOCK ?
+						   "block" : "net"));
+	json_object_set_new(arg, info->backend, j);
+}
+
+json_t *metrics_mgmt_json(struct mgmt *m)
+{
+	struct mgmt_stats *s = malloc(sizeof(*s));
+	json_t *devices = json_object(), *j;
+
+	if (!s)
+		return devices;
+	mgmt_get_stats(m, s);
+	mgmt_for_each_device(m, managed_device_json, devices);
+	j = json_pack("{s:o, s:I, s:o, s:I, s:o, s:o}", "transportq",
+		      matrix_json(&s->transportq[0][0], MGMT_TVQ_CLASSES, MGMT_TVQ_ACKS,
+				  mgmt_tvq_class_names, mgmt_tvq_ack_names),
+		      "transportq_unanswered", (json_int_t)s->transportq_unanswered, "adminq",
+		      matrix_json(&s->adminq[0][0], MGMT_ADMIN_COMMANDS, MGMT_ADMIN_STATUSES,
+				  mgmt_admin_command_names, mgmt_admin_status_names),
+		      "adminq_unanswered", (json_int_t)s->adminq_unanswered, "interrupts",
+		      irq_json(&s->irqs), "devices", devices);
+	free(s);
+	return j;
+}
 
 json_t *metrics_vm_json(struct vm *vm)
 {
 	const char *names[VCPU_EXIT_STATS];
 	uint64_t counts[VCPU_EXIT_STATS];
 	unsigned int n = vcpus_exit_stats(vm, names, counts);
-	json_t *exits = json_object(), *devices = json_object();
+	json_t *exits = json_object(), *devices = json_object(), *j;
 
 	for (unsigned int i = 0; i < n; i++)
 		json_object_set_new(exits, names[i], json_integer((json_int_t)counts[i]));
 	for (unsigned int i = 0; i < vm->nr_virtio; i++) {
-		struct virtio_device *dev = vm->virtio[i].dev;
+		struct vm_virtio_dev *v = &vm->virtio[i];
+		struct virtio_irq_stats irqs;
 
-		for (unsigned int t = 0; t < sizeof(device_counters) / sizeof(device_counters[0]);
-		     t++)
-			if (dev && dev->device_type == device_counters[t].type)
-				json_object_set_new(devices, vm->virtio[i].name,
-						    device_counters[t].counters(dev));
+		if (!v->dev)
+			continue;
+		if (v->pci)
+			virtio_pci_irq_stats(v->pci, &irqs);
+		json_object_set_new(devices, v->name, device_json(v->dev, v->pci ? &irqs : NULL));
 	}
-	return json_pack("{s:o, s:o}", "vcpu_exits", exits, "devices", devices);
+	j = json_pack("{s:o, s:o}", "vcpu_exits", exits, "devices", devices);
+	if (vm->mgmt)
+		json_object_set_new(j, "mgmt", metrics_mgmt_json(vm->mgmt));
+	return j;
 }

@@ -9,7 +9,10 @@
  *
  * Threads: a "metrics" thread does the periodic writes; metrics_flush may be called
  * from any thread. m->lock is a leaf except around collect, which may take the
- * controller's lock (order: metrics lock -> controller lock).
+ * controller's lock (order: metrics lock -> controller lock). The counters are relaxed
+ * atomics (virtio/stats.h) read without the devices' locks; listing the managed devices
+ * takes only the management device's short-held lock, never a lock a command holds
+ * across backend I/O (mgmt_for_each_device).
  */
 #ifndef VQVM_VMM_METRICS_H
 #define VQVM_VMM_METRICS_H
@@ -22,6 +25,7 @@
 #include "lib/err.h"
 
 struct vm;
+struct mgmt;
 
 #define METRICS_DEFAULT_INTERVAL_MS 60000 /* as Firecracker's */
 
@@ -46,7 +50,13 @@ int metrics_open(struct metrics *m, const char *path, struct err *e);
 int metrics_flush(struct metrics *m, struct err *e);
 /* Stop the thread, close the file; write a last line first if last_line. */
 void metrics_destroy(struct metrics *m, bool last_line);
-/* The VM's counters: vCPU exits by reason, and per virtio device what it counts. */
+/*
+ * The VM's counters (docs/api.md, metrics): vCPU exits by reason; per virtio-pci device
+ * its model's counters and its interrupts; the management device's commands and
+ * interrupts, and per managed device the same as for a virtio-pci one.
+ */
 json_t *metrics_vm_json(struct vm *vm);
+/* The management device's part of it ("mgmt"). */
+json_t *metrics_mgmt_json(struct mgmt *m);
 
 #endif
