@@ -24,7 +24,10 @@
 #include "lib/evloop.h"
 #include "lib/guest_mem.h"
 #include "lib/log.h"
+#include "tests/unit/lib/vq_drv.h"
 #include "virtio/blk.h"
+#include "vmm/metrics.h"
+#include "vmm/vm.h"
 
 #define IMG_SIZE (1U << 20)
 #define MEM_SIZE (16U << 20)
@@ -41,46 +44,10 @@ static struct guest_mem mem;
 static struct evloop loop;
 static pthread_t loop_thread;
 static struct virtio_device *dev;
-static atomic_uint irqs[4];
-static atomic_uint foreign_irqs; /* raised off the queue's own loop thread */
-static atomic_uint needs_resets;
 static sem_t *loop_held; /* released by teardown if a test fails with the loop held */
 /* Per-queue loops (dev->queue_loops), started by the tests that want them. */
-static struct evloop qloop[MAX_QLOOPS];
-static pthread_t qloop_thread[MAX_QLOOPS];
-static struct evloop *qloop_table[MAX_QLOOPS];
-static unsigned int nr_qloops;
+static struct qloops qloops;
 static sem_t *qloop_held[MAX_QLOOPS];
-
-static void *run_loop(void *arg)
-{
-	evloop_run(arg);
-	return NULL;
-}
-
-/* A queue's interrupt comes from the loop that completed its requests: its own. */
-static void tr_queue_interrupt(struct virtio_device *d, unsigned int q)
-{
-	if (!evloop_on_thread(virtio_queue_loop(d, q)))
-		atomic_fetch_add(&foreign_irqs, 1);
-	if (q < 4)
-		atomic_fetch_add(&irqs[q], 1);
-}
-
-static void tr_config_interrupt(struct virtio_device *d)
-{
-}
-
-static void tr_needs_reset(struct virtio_device *d)
-{
-	atomic_fetch_add(&needs_resets, 1);
-}
-
-static const struct virtio_transport_ops transport = {
-	.queue_interrupt = tr_queue_interrupt,
-	.config_interrupt = tr_config_interrupt,
-	.needs_reset = tr_needs_reset,
-};
 
 /* Byte i of the image: a pattern that differs between sectors and within them. */
 static uint8_t pattern(uint64_t i)
@@ -112,33 +79,17 @@ static void setup(void)
 	cr_assert_eq(ftruncate(fd, IMG_SIZE), 0);
 	close(fd);
 	make_image(img, IMG_SIZE);
-	cr_assert_eq(guest_mem_init(&mem, MEM_SIZE), 0);
-	cr_assert_eq(evloop_init(&loop, 256), 0);
-	cr_assert_eq(pthread_create(&loop_thread, NULL, run_loop, &loop), 0);
+	cr_assert_eq(vqd_setup(&mem, MEM_SIZE, &loop, &loop_thread, &qloops), 0);
 	dev = NULL;
 	loop_held = NULL;
-	nr_qloops = 0;
 	memset(qloop_held, 0, sizeof(qloop_held));
-	for (int i = 0; i < 4; i++)
-		atomic_store(&irqs[i], 0);
-	atomic_store(&foreign_irqs, 0);
-	atomic_store(&needs_resets, 0);
 }
 
 /* One loop and thread per queue of dev, before the driver starts it. */
 static void start_queue_loops(void)
 {
 	cr_assert_leq(dev->nr_queues, MAX_QLOOPS);
-	for (unsigned int q = 0; q < dev->nr_queues; q++) {
-		cr_assert_eq(evloop_init(&qloop[q], 256), 0);
-		if (pthread_create(&qloop_thread[q], NULL, run_loop, &qloop[q])) {
-			evloop_destroy(&qloop[q]);
-			cr_assert_fail("pthread_create");
-		}
-		nr_qloops = q + 1;
-		qloop_table[q] = &qloop[q];
-	}
-	dev->queue_loops = qloop_table;
+	cr_assert_eq(qloops_start(&qloops, dev), 0);
 }
 
 static void teardown(void)
@@ -148,19 +99,7 @@ static void teardown(void)
 	for (unsigned int q = 0; q < MAX_QLOOPS; q++)
 		if (qloop_held[q])
 			sem_post(qloop_held[q]);
-	if (dev) {
-		dev->ops->reset(dev);
-		dev->ops->destroy(dev);
-	}
-	for (unsigned int q = 0; q < nr_qloops; q++) {
-		evloop_stop(&qloop[q]);
-		pthread_join(qloop_thread[q], NULL);
-		evloop_destroy(&qloop[q]);
-	}
-	evloop_stop(&loop);
-	pthread_join(loop_thread, NULL);
-	evloop_destroy(&loop);
-	guest_mem_free(&mem);
+	vqd_teardown(dev, &qloops, &loop, loop_thread, &mem);
 	unlink(img);
 }
 
@@ -172,7 +111,7 @@ static struct virtio_device *create(const struct blk_config *cfg)
 	struct virtio_device *d = NULL;
 
 	cr_assert_eq(blk_create(&d, cfg, &mem, &loop, &e), 0, "blk_create: %s", e.msg);
-	d->transport = &transport;
+	d->transport = &counting_transport;
 	return d;
 }
 
@@ -185,20 +124,6 @@ static struct virtio_device *create_default(void)
 
 /* ---- the driver side ---- */
 
-struct drv {
-	unsigned int q;
-	struct vring_desc *desc;
-	struct vring_avail *avail;
-	struct vring_used *used;
-	uint16_t size, avail_idx, next_desc;
-};
-
-struct seg {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
-
 static void *gp(uint64_t gpa)
 {
 	void *p = guest_mem_ptr(&mem, gpa, 1);
@@ -210,23 +135,7 @@ static void *gp(uint64_t gpa)
 /* What the transport does when the driver enables queue q with size `size`. */
 static void queue_setup(struct drv *d, unsigned int q, uint16_t size)
 {
-	struct virtqueue *vq = &dev->vqs[q];
-	uint64_t base = 0x10000ULL * (q + 1); /* desc, avail, used: 4 KiB apart */
-
-	memset(d, 0, sizeof(*d));
-	d->q = q;
-	d->size = size;
-	memset(gp(base), 0, 0x4000);
-	vq_reset(vq);
-	vq->size = size;
-	vq->desc_addr = base;
-	vq->avail_addr = base + 0x1000;
-	vq->used_addr = base + 0x2000;
-	vq->enabled = true;
-	cr_assert_eq(vq_activate(vq, &mem, false, false), 0);
-	d->desc = gp(base);
-	d->avail = gp(base + 0x1000);
-	d->used = gp(base + 0x2000);
+	cr_assert_eq(drv_queue_setup(d, dev, &mem, q, size, false), 0);
 }
 
 static void start(struct drv *d, unsigned int nr_queues, uint16_t size)
@@ -236,69 +145,15 @@ static void start(struct drv *d, unsigned int nr_queues, uint16_t size)
 	cr_assert_eq(dev->ops->activate(dev), 0);
 }
 
-/* Put a chain on the descriptor table and make it available (no kick). */
-static uint16_t add_chain(struct drv *d, const struct seg *segs, unsigned int n)
-{
-	uint16_t head = d->next_desc;
-
-	for (unsigned int i = 0; i < n; i++) {
-		uint16_t idx = (head + i) % d->size;
-		struct vring_desc *desc = &d->desc[idx];
-
-		desc->addr = htole64(segs[i].gpa);
-		desc->len = htole32(segs[i].len);
-		desc->flags = htole16((segs[i].write ? VRING_DESC_F_WRITE : 0) |
-				      (i + 1 < n ? VRING_DESC_F_NEXT : 0));
-		desc->next = htole16((idx + 1) % d->size);
-	}
-	d->next_desc = (head + n) % d->size;
-	d->avail->ring[d->avail_idx % d->size] = htole16(head);
-	d->avail_idx++;
-	__atomic_store_n(&d->avail->idx, htole16(d->avail_idx), __ATOMIC_RELEASE);
-	return head;
-}
-
-struct kick {
-	struct evloop_call call;
-	unsigned int q;
-};
-
-static void do_kick(void *arg)
-{
-	struct kick *k = arg;
-
-	dev->ops->queue_notify(dev, k->q);
-	free(k);
-}
-
 /* The doorbell: queue_notify runs on the queue's loop thread, as the transport's would. */
 static void kick(struct drv *d)
 {
-	struct kick *k = malloc(sizeof(*k));
-
-	k->q = d->q;
-	evloop_call(virtio_queue_loop(dev, d->q), &k->call, do_kick, k);
-}
-
-static uint16_t used_idx(const struct drv *d)
-{
-	return le16toh(__atomic_load_n(&d->used->idx, __ATOMIC_ACQUIRE));
+	drv_kick(dev, d->q);
 }
 
 static void wait_used(const struct drv *d, uint16_t n)
 {
-	for (int i = 0; i < 5000 && used_idx(d) < n; i++)
-		usleep(1000);
-	cr_assert_eq(used_idx(d), n, "used idx %u, want %u", used_idx(d), n);
-}
-
-static struct vring_used_elem used_elem(const struct drv *d, uint16_t i)
-{
-	struct vring_used_elem e = d->used->ring[i % d->size];
-
-	e.id = le32toh(e.id);
-	e.len = le32toh(e.len);
-	return e;
+	cr_assert_eq(drv_wait_used(d, n, 5000), n, "used idx %u, want %u", drv_used_idx(d), n);
 }
 
 /* A request as Linux lays it out: header, data, status; slot picks the guest areas. */
@@ -317,7 +172,7 @@ static uint16_t add_req(struct drv *d, unsigned int slot, uint32_t type, uint64_
 	if (len)
 		s[n++] = (struct seg){ data, len, data_write };
 	s[n++] = (struct seg){ STATUS_AREA + slot, 1, true };
-	return add_chain(d, s, n);
+	return drv_add_chain(d, s, n);
 }
 
 static uint8_t status(unsigned int slot)
@@ -329,13 +184,13 @@ static uint8_t status(unsigned int slot)
 static uint8_t run_req(struct drv *d, uint32_t type, uint64_t sector, uint64_t data,
 		       uint32_t len, bool data_write, uint32_t *used_len)
 {
-	uint16_t before = used_idx(d), head;
+	uint16_t before = drv_used_idx(d), head;
 	struct vring_used_elem e;
 
 	head = add_req(d, 0, type, sector, data, len, data_write);
 	kick(d);
 	wait_used(d, before + 1);
-	e = used_elem(d, before);
+	e = drv_used_elem(d, before);
 	cr_assert_eq(e.id, head);
 	if (used_len)
 		*used_len = e.len;
@@ -539,7 +394,7 @@ Test(blk, read_returns_file_contents)
 		     VIRTIO_BLK_S_OK);
 	cr_assert(guest_is_pattern(DATA_AREA, 3 * 512, 8192));
 	cr_assert_eq(len, 8192 + 1, "data and status were written");
-	cr_assert_geq(atomic_load(&irqs[0]), 1);
+	cr_assert_geq(atomic_load(&tr_counts.irqs[0]), 1);
 	/* The last sector. */
 	cr_assert_eq(run_req(&d, VIRTIO_BLK_T_IN, IMG_SIZE / 512 - 1, DATA_AREA, 512, true,
 			     NULL), VIRTIO_BLK_S_OK);
@@ -710,13 +565,13 @@ Test(blk, missing_status_byte_returns_chain_unanswered)
 	memset(gp(DATA_AREA), 0, 512);
 	s[0] = (struct seg){ HDR_AREA, sizeof(*h), false };
 	s[1] = (struct seg){ DATA_AREA, 512, false };
-	head = add_chain(&d, s, 2);
+	head = drv_add_chain(&d, s, 2);
 	kick(&d);
 	wait_used(&d, 1);
-	cr_assert_eq(used_elem(&d, 0).id, head);
-	cr_assert_eq(used_elem(&d, 0).len, 0, "nothing written");
+	cr_assert_eq(drv_used_elem(&d, 0).id, head);
+	cr_assert_eq(drv_used_elem(&d, 0).len, 0, "nothing written");
 	cr_assert(file_is_pattern(0, IMG_SIZE), "the write was not done");
-	cr_assert_eq(atomic_load(&needs_resets), 0, "the device stays usable");
+	cr_assert_eq(atomic_load(&tr_counts.needs_resets), 0, "the device stays usable");
 	/* And the queue goes on. */
 	cr_assert_eq(run_req(&d, VIRTIO_BLK_T_IN, 0, DATA_AREA, 512, true, NULL),
 		     VIRTIO_BLK_S_OK);
@@ -735,10 +590,10 @@ Test(blk, short_header_is_ioerr)
 	dev = create_default();
 	start(&d, 1, QSIZE);
 	*(uint8_t *)gp(STATUS_AREA) = 0xee;
-	add_chain(&d, s, 2);
+	drv_add_chain(&d, s, 2);
 	kick(&d);
 	wait_used(&d, 1);
-	len = used_elem(&d, 0).len;
+	len = drv_used_elem(&d, 0).len;
 	cr_assert_eq(status(0), VIRTIO_BLK_S_IOERR);
 	cr_assert_eq(len, 1);
 }
@@ -761,12 +616,12 @@ Test(blk, header_split_and_status_sharing_a_buffer)
 	h->sector = htole64(7);
 	memset(buf, 0, 1025);
 	buf[1024] = 0xee;
-	add_chain(&d, s, 3);
+	drv_add_chain(&d, s, 3);
 	kick(&d);
 	wait_used(&d, 1);
 	cr_assert_eq(buf[1024], VIRTIO_BLK_S_OK);
 	cr_assert(guest_is_pattern(DATA_AREA, 7 * 512, 1024));
-	cr_assert_eq(used_elem(&d, 0).len, 1025);
+	cr_assert_eq(drv_used_elem(&d, 0).len, 1025);
 }
 
 /* Write data spread over many small buffers, and header + data in one buffer. */
@@ -791,7 +646,7 @@ Test(blk, scattered_write)
 		s[i] = (struct seg){ DATA_AREA + off, len, false };
 	}
 	s[9] = (struct seg){ STATUS_AREA, 1, true };
-	add_chain(&d, s, 10);
+	drv_add_chain(&d, s, 10);
 	kick(&d);
 	wait_used(&d, 1);
 	cr_assert_eq(status(0), VIRTIO_BLK_S_OK);
@@ -813,7 +668,7 @@ Test(blk, too_many_buffers_returns_chain_unanswered)
 		s[i] = (struct seg){ DATA_AREA + 4096 + i * 512ULL, 512, true };
 	s[N - 1] = (struct seg){ STATUS_AREA + 1, 1, true };
 	*(uint8_t *)gp(STATUS_AREA + 1) = 0xee;
-	add_chain(&d, s, N);
+	drv_add_chain(&d, s, N);
 	add_req(&d, 2, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false);
 	kick(&d);
 	wait_used(&d, 3);
@@ -821,9 +676,9 @@ Test(blk, too_many_buffers_returns_chain_unanswered)
 	cr_assert_eq(status(1), 0xee, "no status for the oversized chain");
 	cr_assert_eq(status(2), VIRTIO_BLK_S_OK, "the queue goes on");
 	for (int i = 0; i < 3; i++)
-		if (used_elem(&d, i).id == 3)
-			cr_assert_eq(used_elem(&d, i).len, 0);
-	cr_assert_eq(atomic_load(&needs_resets), 0);
+		if (drv_used_elem(&d, i).id == 3)
+			cr_assert_eq(drv_used_elem(&d, i).len, 0);
+	cr_assert_eq(atomic_load(&tr_counts.needs_resets), 0);
 	free(s);
 }
 
@@ -837,11 +692,11 @@ Test(blk, broken_queue_asks_for_reset_once)
 	__atomic_store_n(&d.avail->idx, htole16(QSIZE + 5), __ATOMIC_RELEASE);
 	kick(&d);
 	kick(&d);
-	for (int i = 0; i < 2000 && atomic_load(&needs_resets) == 0; i++)
+	for (int i = 0; i < 2000 && atomic_load(&tr_counts.needs_resets) == 0; i++)
 		usleep(1000);
 	usleep(20000);
-	cr_assert_eq(atomic_load(&needs_resets), 1);
-	cr_assert_eq(used_idx(&d), 0);
+	cr_assert_eq(atomic_load(&tr_counts.needs_resets), 1);
+	cr_assert_eq(drv_used_idx(&d), 0);
 }
 
 /* ---- many requests, multiqueue ---- */
@@ -892,11 +747,11 @@ Test(blk, queues_are_independent)
 	wait_used(&d[2], 1);
 	cr_assert_eq(status(2), VIRTIO_BLK_S_OK);
 	cr_assert(guest_is_pattern(DATA_AREA, 40 * 512, 512));
-	cr_assert_eq(used_idx(&d[0]), 0);
-	cr_assert_eq(used_idx(&d[1]), 0);
-	cr_assert_geq(atomic_load(&irqs[2]), 1);
-	cr_assert_eq(atomic_load(&irqs[0]), 0);
-	cr_assert_eq(atomic_load(&irqs[1]), 0);
+	cr_assert_eq(drv_used_idx(&d[0]), 0);
+	cr_assert_eq(drv_used_idx(&d[1]), 0);
+	cr_assert_geq(atomic_load(&tr_counts.irqs[2]), 1);
+	cr_assert_eq(atomic_load(&tr_counts.irqs[0]), 0);
+	cr_assert_eq(atomic_load(&tr_counts.irqs[1]), 0);
 }
 
 Test(blk, no_interrupt_when_driver_suppresses_them)
@@ -910,7 +765,7 @@ Test(blk, no_interrupt_when_driver_suppresses_them)
 		     VIRTIO_BLK_S_OK);
 	cr_assert_eq(run_req(&d, VIRTIO_BLK_T_GET_ID, 0, DATA_AREA, 20, true, NULL),
 		     VIRTIO_BLK_S_OK);
-	cr_assert_eq(atomic_load(&irqs[0]), 0);
+	cr_assert_eq(atomic_load(&tr_counts.irqs[0]), 0);
 }
 
 Test(blk, kick_before_activate_is_ignored)
@@ -922,7 +777,7 @@ Test(blk, kick_before_activate_is_ignored)
 	add_req(&d, 0, VIRTIO_BLK_T_IN, 0, DATA_AREA, 512, true);
 	kick(&d);
 	usleep(50000);
-	cr_assert_eq(used_idx(&d), 0);
+	cr_assert_eq(drv_used_idx(&d), 0);
 	cr_assert_eq(dev->ops->activate(dev), 0);
 	kick(&d);
 	wait_used(&d, 1);
@@ -995,7 +850,7 @@ static uint16_t add_dwz(struct drv *d, unsigned int slot, uint32_t type, uint64_
 static uint8_t run_dwz(struct drv *d, uint32_t type, uint64_t sector, uint32_t sectors,
 		       uint32_t flags)
 {
-	uint16_t before = used_idx(d);
+	uint16_t before = drv_used_idx(d);
 
 	add_dwz(d, 0, type, sector, sectors, flags);
 	kick(d);
@@ -1064,13 +919,13 @@ Test(blk, discard_and_write_zeroes_errors)
 	cr_assert_eq(run_dwz(&d, VIRTIO_BLK_T_WRITE_ZEROES, 0, BLK_MAX_DWZ_SECTORS + 1, 0),
 		     VIRTIO_BLK_S_IOERR);
 	/* two segments: more than max_*_seg */
-	before = used_idx(&d);
+	before = drv_used_idx(&d);
 	add_req(&d, 0, VIRTIO_BLK_T_DISCARD, 0, DATA_AREA, 32, false);
 	kick(&d);
 	wait_used(&d, before + 1);
 	cr_assert_eq(status(0), VIRTIO_BLK_S_IOERR);
 	/* not a whole segment */
-	before = used_idx(&d);
+	before = drv_used_idx(&d);
 	add_req(&d, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, DATA_AREA, 8, false);
 	kick(&d);
 	wait_used(&d, before + 1);
@@ -1123,7 +978,7 @@ static struct virtio_device *create_direct(void)
 		cr_assert(strstr(e.msg, "refuses O_DIRECT"), "%s", e.msg);
 		cr_skip_test("%s", e.msg);
 	}
-	d->transport = &transport;
+	d->transport = &counting_transport;
 	return d;
 }
 
@@ -1180,40 +1035,6 @@ Test(blk, direct_io_bounce_in_steps)
 
 /* ---- reset ---- */
 
-struct blocker {
-	struct evloop_call call;
-	unsigned int q;
-	sem_t entered, release;
-};
-
-/* A kick, then the loop is held: the SQEs are prepared but not submitted. */
-static void kick_and_block(void *arg)
-{
-	struct blocker *b = arg;
-
-	dev->ops->queue_notify(dev, b->q);
-	sem_post(&b->entered);
-	sem_wait(&b->release);
-}
-
-struct resetter {
-	unsigned int q;
-	bool whole_device;
-	atomic_bool done;
-};
-
-static void *do_reset(void *arg)
-{
-	struct resetter *r = arg;
-
-	if (r->whole_device)
-		dev->ops->reset(dev);
-	else
-		dev->ops->queue_reset(dev, r->q);
-	atomic_store(&r->done, true);
-	return NULL;
-}
-
 /*
  * Requests popped and handed to io_uring, then the loop is held so they cannot
  * complete: reset must wait for them, and must push none of them.
@@ -1223,39 +1044,36 @@ static void reset_with_requests_in_flight(struct drv *d, struct resetter *r)
 	static struct blocker bl; /* outlives a failed assertion, for teardown */
 	pthread_t t;
 
-	sem_init(&bl.entered, 0, 0);
-	sem_init(&bl.release, 0, 0);
 	for (int i = 0; i < 8; i++)
 		add_req(d, i, i % 2 ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN, i * 128,
 			DATA_AREA + i * 65536ULL, 65536, i % 2 == 0);
 	add_req(d, 8, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false);
-	bl.q = d->q;
-	evloop_call(&loop, &bl.call, kick_and_block, &bl);
-	sem_wait(&bl.entered);
+	blocker_hold(&bl, &loop, dev, d->q);
 	loop_held = &bl.release;
-	cr_assert_eq(used_idx(d), 0, "all requests are in flight");
+	cr_assert_eq(drv_used_idx(d), 0, "all requests are in flight");
 
-	pthread_create(&t, NULL, do_reset, r);
+	r->dev = dev;
+	pthread_create(&t, NULL, resetter_run, r);
 	usleep(100000);
 	cr_assert_not(atomic_load(&r->done), "reset returned with requests in flight");
 	loop_held = NULL;
 	sem_post(&bl.release);
 	pthread_join(t, NULL);
 	cr_assert(atomic_load(&r->done));
-	cr_assert_eq(used_idx(d), 0, "nothing pushed by or after reset");
-	cr_assert_eq(atomic_load(&irqs[d->q]), 0);
+	cr_assert_eq(drv_used_idx(d), 0, "nothing pushed by or after reset");
+	cr_assert_eq(atomic_load(&tr_counts.irqs[d->q]), 0);
 	/* A kick after reset is ignored too. */
 	kick(d);
 	usleep(50000);
-	cr_assert_eq(used_idx(d), 0);
-	cr_assert_eq(atomic_load(&irqs[d->q]), 0);
+	cr_assert_eq(drv_used_idx(d), 0);
+	cr_assert_eq(atomic_load(&tr_counts.irqs[d->q]), 0);
 	sem_destroy(&bl.entered);
 	sem_destroy(&bl.release);
 }
 
 Test(blk, reset_waits_for_in_flight_requests)
 {
-	struct resetter r = { .whole_device = true };
+	struct resetter r = { .q = -1 };
 	struct drv d;
 
 	dev = create_default();
@@ -1342,9 +1160,10 @@ Test(blk, per_queue_loops_serve_each_queue_on_its_own_loop)
 	cr_assert(guest_is_pattern(DATA_AREA, 0, 8 * 4096));
 	read_file(img, 256 * 512, got, 8 * 4096);
 	cr_assert_arr_eq(got, want, 8 * 4096);
-	cr_assert_geq(atomic_load(&irqs[0]), 1);
-	cr_assert_geq(atomic_load(&irqs[1]), 1);
-	cr_assert_eq(atomic_load(&foreign_irqs), 0, "every interrupt from its queue's loop");
+	cr_assert_geq(atomic_load(&tr_counts.irqs[0]), 1);
+	cr_assert_geq(atomic_load(&tr_counts.irqs[1]), 1);
+	cr_assert_eq(atomic_load(&tr_counts.foreign_irqs), 0,
+		     "every interrupt from its queue's loop");
 	free(want);
 	free(got);
 }
@@ -1355,11 +1174,7 @@ static void hold_queue_loop(struct drv *d, struct blocker *bl, unsigned int slot
 	for (unsigned int i = 0; i < 4; i++)
 		add_req(d, slot0 + i, i % 2 ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN,
 			(slot0 + i) * 128, DATA_AREA + (slot0 + i) * 65536ULL, 65536, i % 2 == 0);
-	sem_init(&bl->entered, 0, 0);
-	sem_init(&bl->release, 0, 0);
-	bl->q = d->q;
-	evloop_call(virtio_queue_loop(dev, d->q), &bl->call, kick_and_block, bl);
-	sem_wait(&bl->entered);
+	blocker_hold(bl, virtio_queue_loop(dev, d->q), dev, d->q);
 	qloop_held[d->q] = &bl->release;
 }
 
@@ -1377,7 +1192,7 @@ Test(blk, per_queue_reset_waits_for_every_queue_loop)
 {
 	static struct blocker bl[2]; /* outlive a failed assertion, for teardown */
 	struct blk_config cfg = { .path = img, .queues = 2 };
-	struct resetter r = { .whole_device = true };
+	struct resetter r = { .q = -1 };
 	struct drv d[2];
 	pthread_t t;
 
@@ -1386,9 +1201,10 @@ Test(blk, per_queue_reset_waits_for_every_queue_loop)
 	start(d, 2, QSIZE);
 	hold_queue_loop(&d[0], &bl[0], 0);
 	hold_queue_loop(&d[1], &bl[1], 4);
-	cr_assert_eq(used_idx(&d[0]) + used_idx(&d[1]), 0, "all requests are in flight");
+	cr_assert_eq(drv_used_idx(&d[0]) + drv_used_idx(&d[1]), 0, "all requests are in flight");
 
-	pthread_create(&t, NULL, do_reset, &r);
+	r.dev = dev;
+	pthread_create(&t, NULL, resetter_run, &r);
 	usleep(100000);
 	cr_assert_not(atomic_load(&r.done), "reset returned with both loops holding requests");
 	release_queue_loop(&bl[0]);
@@ -1397,12 +1213,13 @@ Test(blk, per_queue_reset_waits_for_every_queue_loop)
 	release_queue_loop(&bl[1]);
 	pthread_join(t, NULL);
 	cr_assert(atomic_load(&r.done));
-	cr_assert_eq(used_idx(&d[0]) + used_idx(&d[1]), 0, "nothing pushed by or after reset");
-	cr_assert_eq(atomic_load(&irqs[0]) + atomic_load(&irqs[1]), 0);
+	cr_assert_eq(drv_used_idx(&d[0]) + drv_used_idx(&d[1]), 0,
+		     "nothing pushed by or after reset");
+	cr_assert_eq(atomic_load(&tr_counts.irqs[0]) + atomic_load(&tr_counts.irqs[1]), 0);
 	kick(&d[0]);
 	kick(&d[1]);
 	usleep(50000);
-	cr_assert_eq(used_idx(&d[0]) + used_idx(&d[1]), 0, "kicks after reset are ignored");
+	cr_assert_eq(drv_used_idx(&d[0]) + drv_used_idx(&d[1]), 0, "kicks after reset are ignored");
 	/* Started again, both queues work on their loops. */
 	start(d, 2, QSIZE);
 	memset(gp(DATA_AREA), 0, 1024);
@@ -1411,7 +1228,7 @@ Test(blk, per_queue_reset_waits_for_every_queue_loop)
 	cr_assert_eq(run_req(&d[1], VIRTIO_BLK_T_IN, 2, DATA_AREA + 512, 512, true, NULL),
 		     VIRTIO_BLK_S_OK);
 	cr_assert(guest_is_pattern(DATA_AREA, 512, 1024));
-	cr_assert_eq(atomic_load(&foreign_irqs), 0);
+	cr_assert_eq(atomic_load(&tr_counts.foreign_irqs), 0);
 	for (int i = 0; i < 2; i++) {
 		sem_destroy(&bl[i].entered);
 		sem_destroy(&bl[i].release);
@@ -1419,20 +1236,6 @@ Test(blk, per_queue_reset_waits_for_every_queue_loop)
 }
 
 /* ---- queue_stop (a managed device's VQ_ENABLE SET 0) ---- */
-
-struct stopper {
-	unsigned int q;
-	atomic_bool done;
-};
-
-static void *do_stop(void *arg)
-{
-	struct stopper *s = arg;
-
-	dev->ops->queue_stop(dev, s->q);
-	atomic_store(&s->done, true);
-	return NULL;
-}
 
 /*
  * Requests in flight when the queue is stopped complete normally: every one is pushed
@@ -1453,26 +1256,27 @@ Test(blk, queue_stop_completes_in_flight_requests_and_keeps_the_place)
 	vq = &dev->vqs[1];
 	memset(gp(DATA_AREA), 0, 4 * 65536);
 	hold_queue_loop(&d[1], &bl, 0);
-	cr_assert_eq(used_idx(&d[1]), 0, "all requests are in flight");
+	cr_assert_eq(drv_used_idx(&d[1]), 0, "all requests are in flight");
 
-	pthread_create(&t, NULL, do_stop, &s);
+	s.dev = dev;
+	pthread_create(&t, NULL, stopper_run, &s);
 	usleep(100000);
 	cr_assert_not(atomic_load(&s.done), "queue_stop returned with requests in flight");
 	add_req(&d[1], 8, VIRTIO_BLK_T_IN, 5, DATA_AREA + 0x80000, 512, true);
 	kick(&d[1]);
 	release_queue_loop(&bl);
 	pthread_join(t, NULL);
-	cr_assert_eq(used_idx(&d[1]), 4, "every request in flight pushed before it returned");
+	cr_assert_eq(drv_used_idx(&d[1]), 4, "every request in flight pushed before it returned");
 	for (int i = 0; i < 4; i++)
 		cr_assert_eq(status(i), VIRTIO_BLK_S_OK, "request %d", i);
 	cr_assert(guest_is_pattern(DATA_AREA, 0, 65536));
 	cr_assert(guest_is_pattern(DATA_AREA + 2 * 65536, 256 * 512, 65536));
-	cr_assert_geq(atomic_load(&irqs[1]), 1, "and signalled");
+	cr_assert_geq(atomic_load(&tr_counts.irqs[1]), 1, "and signalled");
 	cr_assert_eq(vq->last_avail_idx, 4, "the request made available meanwhile not taken");
 	cr_assert_eq(vq->used_idx, 4);
 	kick(&d[1]);
 	usleep(50000);
-	cr_assert_eq(used_idx(&d[1]), 4, "a stopped queue takes nothing");
+	cr_assert_eq(drv_used_idx(&d[1]), 4, "a stopped queue takes nothing");
 	cr_assert_eq(run_req(&d[0], VIRTIO_BLK_T_IN, 3, DATA_AREA + 0x90000, 512, true, NULL),
 		     VIRTIO_BLK_S_OK, "the other queue still runs");
 
@@ -1498,10 +1302,143 @@ Test(blk, queue_stop_when_idle_returns_at_once)
 	add_req(&d, 1, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false);
 	kick(&d);
 	usleep(50000);
-	cr_assert_eq(used_idx(&d), 1, "stopped: the kick is ignored");
+	cr_assert_eq(drv_used_idx(&d), 1, "stopped: the kick is ignored");
 	cr_assert_eq(vq_activate(&dev->vqs[0], &mem, false, false), 0);
 	cr_assert_eq(dev->ops->activate(dev), 0);
 	kick(&d);
 	wait_used(&d, 2);
 	cr_assert_eq(status(1), VIRTIO_BLK_S_OK);
+}
+
+/* ---- counters (metrics) ---- */
+
+static uint64_t hist_count(const struct stats_hist *h)
+{
+	uint64_t n = 0;
+
+	for (unsigned int i = 0; i < STATS_HIST_BUCKETS; i++)
+		n += h->bucket[i];
+	return n;
+}
+
+/* Power-of-two microsecond buckets: bucket i holds [2^(i-1), 2^i) us, the last the rest. */
+Test(blk, stats_histogram_buckets)
+{
+	cr_assert_eq(stats_hist_bucket(0), 0);
+	cr_assert_eq(stats_hist_bucket(1), 1);
+	cr_assert_eq(stats_hist_bucket(2), 2);
+	cr_assert_eq(stats_hist_bucket(3), 2);
+	cr_assert_eq(stats_hist_bucket(4), 3);
+	cr_assert_eq(stats_hist_bucket(1000), 10);
+	cr_assert_eq(stats_hist_bucket(1ULL << (STATS_HIST_BUCKETS - 2)), STATS_HIST_BUCKETS - 1);
+	cr_assert_eq(stats_hist_bucket(~0ULL), STATS_HIST_BUCKETS - 1);
+}
+
+Test(blk, stats_count_requests_bytes_errors_and_latency)
+{
+	struct virtio_blk_outhdr *h = gp(HDR_AREA + 32);
+	struct seg s[2] = { { HDR_AREA + 32, sizeof(*h), false }, { DATA_AREA, 512, false } };
+	struct blk_stats st;
+	struct drv d;
+
+	dev = create_default();
+	blk_get_stats(dev, &st);
+	cr_assert_eq(hist_count(&st.latency), 0);
+	start(&d, 1, QSIZE);
+	cr_assert_eq(run_req(&d, VIRTIO_BLK_T_IN, 0, DATA_AREA, 4096, true, NULL),
+		     VIRTIO_BLK_S_OK);
+	cr_assert_eq(run_req(&d, VIRTIO_BLK_T_IN, 8, DATA_AREA, 512, true, NULL),
+		     VIRTIO_BLK_S_OK);
+	cr_assert_eq(run_req(&d, VIRTIO_BLK_T_OUT, 16, DATA_AREA, 1024, false, NULL),
+		     VIRTIO_BLK_S_OK);
+	cr_assert_eq(run_req(&d, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+	cr_assert_eq(run_req(&d, VIRTIO_BLK_T_GET_ID, 0, DATA_AREA, 20, true, NULL),
+		     VIRTIO_BLK_S_OK);
+	cr_assert_eq(run_req(&d, VIRTIO_BLK_T_IN, IMG_SIZE / 512, DATA_AREA, 512, true, NULL),
+		     VIRTIO_BLK_S_IOERR, "past the end");
+	cr_assert_eq(run_req(&d, 0x12345, 0, 0, 0, false, NULL), VIRTIO_BLK_S_UNSUPP);
+	/* No status byte: returned unanswered. */
+	h->type = htole32(VIRTIO_BLK_T_OUT);
+	h->sector = 0;
+	drv_add_chain(&d, s, 2);
+	kick(&d);
+	wait_used(&d, 8);
+
+	blk_get_stats(dev, &st);
+	cr_assert_eq(st.requests[BLK_REQ_READ], 3, "the failed read counts as a read");
+	cr_assert_eq(st.requests[BLK_REQ_WRITE], 1);
+	cr_assert_eq(st.requests[BLK_REQ_FLUSH], 1);
+	cr_assert_eq(st.requests[BLK_REQ_GET_ID], 1);
+	cr_assert_eq(st.requests[BLK_REQ_DISCARD], 0);
+	cr_assert_eq(st.requests[BLK_REQ_WRITE_ZEROES], 0);
+	cr_assert_eq(st.requests[BLK_REQ_OTHER], 1);
+	cr_assert_eq(st.read_bytes, 4096 + 512, "only what was read");
+	cr_assert_eq(st.write_bytes, 1024);
+	cr_assert_eq(st.ioerr, 1);
+	cr_assert_eq(st.unsupp, 1);
+	cr_assert_eq(st.unanswered, 1);
+	cr_assert_eq(hist_count(&st.latency), 7, "every answered request has a latency");
+	cr_assert_lt(st.latency.sum_us, 30ULL * 1000000, "microseconds, not nanoseconds");
+	cr_assert_str_eq(blk_req_kind_name(BLK_REQ_WRITE_ZEROES), "write_zeroes");
+}
+
+Test(blk, stats_summed_over_queues)
+{
+	struct blk_config cfg = { .path = img, .queues = 2 };
+	struct blk_stats st;
+	struct drv d[2];
+
+	dev = create(&cfg);
+	start(d, 2, QSIZE);
+	cr_assert_eq(run_req(&d[0], VIRTIO_BLK_T_IN, 0, DATA_AREA, 512, true, NULL),
+		     VIRTIO_BLK_S_OK);
+	cr_assert_eq(run_req(&d[1], VIRTIO_BLK_T_IN, 0, DATA_AREA, 1024, true, NULL),
+		     VIRTIO_BLK_S_OK);
+	blk_get_stats(dev, &st);
+	cr_assert_eq(st.requests[BLK_REQ_READ], 2);
+	cr_assert_eq(st.read_bytes, 1536);
+	cr_assert_eq(hist_count(&st.latency), 2);
+}
+
+/* The metrics line (vmm/metrics.c) carries a virtio-blk device's counters. */
+Test(blk, metrics_line_has_the_counters)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	json_t *j, *blk, *buckets;
+	long long total = 0;
+	size_t i;
+	json_t *v;
+	struct drv d;
+
+	cr_assert_not_null(vm);
+	dev = create_default();
+	start(&d, 1, QSIZE);
+	cr_assert_eq(run_req(&d, VIRTIO_BLK_T_OUT, 0, DATA_AREA, 2048, false, NULL),
+		     VIRTIO_BLK_S_OK);
+	cr_assert_eq(run_req(&d, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	vm->nr_virtio = 1;
+	vm->virtio[0].dev = dev;
+	strcpy(vm->virtio[0].name, "blk0");
+	j = metrics_vm_json(vm);
+	blk = json_object_get(json_object_get(j, "devices"), "blk0");
+	cr_assert_not_null(blk, "devices.blk0");
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(blk, "requests"),
+							"write")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(blk, "requests"),
+							"flush")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(blk, "requests"),
+							"read")), 0);
+	cr_assert_eq(json_integer_value(json_object_get(blk, "write_bytes")), 2048);
+	cr_assert_eq(json_integer_value(json_object_get(blk, "ioerr")), 0);
+	buckets = json_object_get(json_object_get(blk, "latency_us"), "buckets");
+	cr_assert_eq(json_array_size(buckets), STATS_HIST_BUCKETS);
+	json_array_foreach(buckets, i, v)
+		total += json_integer_value(v);
+	cr_assert_eq(total, 2);
+	cr_assert_null(json_object_get(blk, "interrupts"), "no transport here");
+	cr_assert_null(json_object_get(j, "mgmt"), "no management device");
+	json_decref(j);
+	pthread_mutex_destroy(&vm->stop_lock);
+	free(vm);
 }

@@ -4,6 +4,7 @@
 
 #include "devices/bus.h"
 #include "devices/i8042.h"
+#include "tests/unit/lib/pio.h"
 
 #define STR_OBF 0x01
 #define STR_IBF 0x02
@@ -41,38 +42,25 @@ static void teardown(void)
 
 TestSuite(i8042, .init = setup, .fini = teardown);
 
-static uint8_t inb(uint16_t port)
-{
-	uint8_t v = 0;
-
-	cr_assert(bus_access(&pio, port, &v, 1, false));
-	return v;
-}
-
-static void outb(uint8_t v, uint16_t port)
-{
-	cr_assert(bus_access(&pio, port, &v, 1, true));
-}
-
 /* Linux's i8042_command(): wait for IBF clear, write, then poll OBF for each reply. */
 static uint8_t command_with_reply(uint8_t cmd)
 {
-	cr_assert_eq(inb(I8042_CMD_PORT) & STR_IBF, 0);
-	outb(cmd, I8042_CMD_PORT);
-	cr_assert(inb(I8042_CMD_PORT) & STR_OBF, "no reply to %#x", cmd);
-	return inb(I8042_DATA_PORT);
+	cr_assert_eq(pio_inb(&pio, I8042_CMD_PORT) & STR_IBF, 0);
+	pio_outb(&pio, cmd, I8042_CMD_PORT);
+	cr_assert(pio_inb(&pio, I8042_CMD_PORT) & STR_OBF, "no reply to %#x", cmd);
+	return pio_inb(&pio, I8042_DATA_PORT);
 }
 
 static void command_with_param(uint8_t cmd, uint8_t param)
 {
-	outb(cmd, I8042_CMD_PORT);
-	cr_assert_eq(inb(I8042_CMD_PORT) & STR_IBF, 0);
-	outb(param, I8042_DATA_PORT);
+	pio_outb(&pio, cmd, I8042_CMD_PORT);
+	cr_assert_eq(pio_inb(&pio, I8042_CMD_PORT) & STR_IBF, 0);
+	pio_outb(&pio, param, I8042_DATA_PORT);
 }
 
 Test(i8042, idle_status)
 {
-	uint8_t st = inb(I8042_CMD_PORT);
+	uint8_t st = pio_inb(&pio, I8042_CMD_PORT);
 
 	cr_assert_eq(st & (STR_OBF | STR_IBF), 0);
 	cr_assert(st & STR_SYS);
@@ -82,17 +70,17 @@ Test(i8042, idle_status)
 Test(i8042, self_test_and_interface_tests)
 {
 	cr_assert_eq(command_with_reply(0xaa), 0x55);
-	cr_assert_eq(inb(I8042_CMD_PORT) & STR_OBF, 0); /* reading 0x60 emptied it */
+	cr_assert_eq(pio_inb(&pio, I8042_CMD_PORT) & STR_OBF, 0); /* reading 0x60 emptied it */
 	cr_assert_eq(command_with_reply(0xab), 0x00);
 	cr_assert_eq(command_with_reply(0xa9), 0x00);
 }
 
 Test(i8042, status_tracks_which_port_was_written_last)
 {
-	outb(0xad, I8042_CMD_PORT);
-	cr_assert(inb(I8042_CMD_PORT) & STR_CMDDAT);
-	outb(0xf4, I8042_DATA_PORT);
-	cr_assert_eq(inb(I8042_CMD_PORT) & STR_CMDDAT, 0);
+	pio_outb(&pio, 0xad, I8042_CMD_PORT);
+	cr_assert(pio_inb(&pio, I8042_CMD_PORT) & STR_CMDDAT);
+	pio_outb(&pio, 0xf4, I8042_DATA_PORT);
+	cr_assert_eq(pio_inb(&pio, I8042_CMD_PORT) & STR_CMDDAT, 0);
 }
 
 Test(i8042, command_byte_read_write)
@@ -104,20 +92,20 @@ Test(i8042, command_byte_read_write)
 	command_with_param(0x60, 0x30);
 	cr_assert_eq(command_with_reply(0x20), 0x30);
 	/* The status register's system flag mirrors the command byte's. */
-	cr_assert_eq(inb(I8042_CMD_PORT) & STR_SYS, 0);
+	cr_assert_eq(pio_inb(&pio, I8042_CMD_PORT) & STR_SYS, 0);
 	command_with_param(0x60, 0x45);
-	cr_assert(inb(I8042_CMD_PORT) & STR_SYS);
+	cr_assert(pio_inb(&pio, I8042_CMD_PORT) & STR_SYS);
 }
 
 Test(i8042, disable_enable_commands_edit_the_command_byte)
 {
 	command_with_param(0x60, 0x00);
-	outb(0xad, I8042_CMD_PORT);
-	outb(0xa7, I8042_CMD_PORT);
+	pio_outb(&pio, 0xad, I8042_CMD_PORT);
+	pio_outb(&pio, 0xa7, I8042_CMD_PORT);
 	cr_assert_eq(command_with_reply(0x20), 0x30);
-	outb(0xae, I8042_CMD_PORT);
+	pio_outb(&pio, 0xae, I8042_CMD_PORT);
 	cr_assert_eq(command_with_reply(0x20), 0x20);
-	outb(0xa8, I8042_CMD_PORT);
+	pio_outb(&pio, 0xa8, I8042_CMD_PORT);
 	cr_assert_eq(command_with_reply(0x20), 0x00);
 }
 
@@ -125,17 +113,17 @@ Test(i8042, pulse_fe_resets)
 {
 	/* reboot=k: kb_wait() then 0xFE, ten times over. */
 	for (int i = 0; i < 10; i++) {
-		cr_assert_eq(inb(I8042_CMD_PORT) & STR_IBF, 0);
-		outb(0xfe, I8042_CMD_PORT);
+		cr_assert_eq(pio_inb(&pio, I8042_CMD_PORT) & STR_IBF, 0);
+		pio_outb(&pio, 0xfe, I8042_CMD_PORT);
 	}
 	cr_assert_eq(resets, 10);
 }
 
 Test(i8042, pulses_without_the_reset_bit_do_not_reset)
 {
-	outb(0xff, I8042_CMD_PORT);
-	outb(0xfd, I8042_CMD_PORT);
-	outb(0xf1, I8042_CMD_PORT);
+	pio_outb(&pio, 0xff, I8042_CMD_PORT);
+	pio_outb(&pio, 0xfd, I8042_CMD_PORT);
+	pio_outb(&pio, 0xf1, I8042_CMD_PORT);
 	cr_assert_eq(resets, 0);
 }
 
@@ -150,52 +138,52 @@ Test(i8042, output_port_write_with_bit0_clear_resets)
 
 Test(i8042, a_command_abandons_a_pending_parameter)
 {
-	outb(0xd1, I8042_CMD_PORT);
-	outb(0xaa, I8042_CMD_PORT);
-	outb(0x00, I8042_DATA_PORT); /* now a keyboard byte, not the output port */
+	pio_outb(&pio, 0xd1, I8042_CMD_PORT);
+	pio_outb(&pio, 0xaa, I8042_CMD_PORT);
+	pio_outb(&pio, 0x00, I8042_DATA_PORT); /* now a keyboard byte, not the output port */
 	cr_assert_eq(resets, 0);
 }
 
 Test(i8042, keyboard_bytes_are_acked)
 {
-	outb(0xed, I8042_DATA_PORT); /* set LEDs */
-	cr_assert(inb(I8042_CMD_PORT) & STR_OBF);
-	cr_assert_eq(inb(I8042_DATA_PORT), 0xfa);
-	outb(0x00, I8042_DATA_PORT); /* its parameter */
-	cr_assert_eq(inb(I8042_DATA_PORT), 0xfa);
-	cr_assert_eq(inb(I8042_CMD_PORT) & STR_OBF, 0);
+	pio_outb(&pio, 0xed, I8042_DATA_PORT); /* set LEDs */
+	cr_assert(pio_inb(&pio, I8042_CMD_PORT) & STR_OBF);
+	cr_assert_eq(pio_inb(&pio, I8042_DATA_PORT), 0xfa);
+	pio_outb(&pio, 0x00, I8042_DATA_PORT); /* its parameter */
+	cr_assert_eq(pio_inb(&pio, I8042_DATA_PORT), 0xfa);
+	cr_assert_eq(pio_inb(&pio, I8042_CMD_PORT) & STR_OBF, 0);
 }
 
 Test(i8042, keyboard_reset_answers_ack_then_bat)
 {
-	outb(0xff, I8042_DATA_PORT);
-	cr_assert_eq(inb(I8042_DATA_PORT), 0xfa);
-	cr_assert(inb(I8042_CMD_PORT) & STR_OBF);
-	cr_assert_eq(inb(I8042_DATA_PORT), 0xaa);
-	cr_assert_eq(inb(I8042_CMD_PORT) & STR_OBF, 0);
+	pio_outb(&pio, 0xff, I8042_DATA_PORT);
+	cr_assert_eq(pio_inb(&pio, I8042_DATA_PORT), 0xfa);
+	cr_assert(pio_inb(&pio, I8042_CMD_PORT) & STR_OBF);
+	cr_assert_eq(pio_inb(&pio, I8042_DATA_PORT), 0xaa);
+	cr_assert_eq(pio_inb(&pio, I8042_CMD_PORT) & STR_OBF, 0);
 	/* An empty buffer reads its last byte again and stays empty. */
-	cr_assert_eq(inb(I8042_DATA_PORT), 0xaa);
-	cr_assert_eq(inb(I8042_CMD_PORT) & STR_OBF, 0);
+	cr_assert_eq(pio_inb(&pio, I8042_DATA_PORT), 0xaa);
+	cr_assert_eq(pio_inb(&pio, I8042_CMD_PORT) & STR_OBF, 0);
 }
 
 Test(i8042, keyboard_id_follows_translation)
 {
-	outb(0xf2, I8042_DATA_PORT);
-	cr_assert_eq(inb(I8042_DATA_PORT), 0xfa);
-	cr_assert_eq(inb(I8042_DATA_PORT), 0xab);
-	cr_assert_eq(inb(I8042_DATA_PORT), 0x41);
+	pio_outb(&pio, 0xf2, I8042_DATA_PORT);
+	cr_assert_eq(pio_inb(&pio, I8042_DATA_PORT), 0xfa);
+	cr_assert_eq(pio_inb(&pio, I8042_DATA_PORT), 0xab);
+	cr_assert_eq(pio_inb(&pio, I8042_DATA_PORT), 0x41);
 	command_with_param(0x60, 0x05); /* translation off */
-	outb(0xf2, I8042_DATA_PORT);
-	inb(I8042_DATA_PORT);
-	inb(I8042_DATA_PORT);
-	cr_assert_eq(inb(I8042_DATA_PORT), 0x83);
+	pio_outb(&pio, 0xf2, I8042_DATA_PORT);
+	pio_inb(&pio, I8042_DATA_PORT);
+	pio_inb(&pio, I8042_DATA_PORT);
+	cr_assert_eq(pio_inb(&pio, I8042_DATA_PORT), 0x83);
 }
 
 Test(i8042, controller_reply_replaces_pending_keyboard_bytes)
 {
-	outb(0xff, I8042_DATA_PORT);
+	pio_outb(&pio, 0xff, I8042_DATA_PORT);
 	cr_assert_eq(command_with_reply(0xaa), 0x55);
-	cr_assert_eq(inb(I8042_CMD_PORT) & STR_OBF, 0);
+	cr_assert_eq(pio_inb(&pio, I8042_CMD_PORT) & STR_OBF, 0);
 }
 
 /* Linux's i8042_flush() gives up ("No controller found") if OBF never clears. */
@@ -203,9 +191,9 @@ Test(i8042, flush_terminates)
 {
 	int n = 0;
 
-	outb(0xff, I8042_DATA_PORT);
-	while ((inb(I8042_CMD_PORT) & STR_OBF) && n < 16) {
-		inb(I8042_DATA_PORT);
+	pio_outb(&pio, 0xff, I8042_DATA_PORT);
+	while ((pio_inb(&pio, I8042_CMD_PORT) & STR_OBF) && n < 16) {
+		pio_inb(&pio, I8042_DATA_PORT);
 		n++;
 	}
 	cr_assert_eq(n, 2);

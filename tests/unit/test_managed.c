@@ -2,10 +2,11 @@
 /*
  * virtio/managed.c driven the way the management device drives it: managed_command with
  * byte buffers laid out as docs/transport-vq.md says (never through the structs), for a
- * fake two-queue device model with 16 bytes of config, a fake hypervisor that records
- * ioeventfds, MSI routes and irqfds, real guest memory (16 MiB; vq_activate maps the
- * rings) and a real event loop on its own thread, where the kick watches live.
- * Interrupts are observed on the eventfds the fake hypervisor saw attached as irqfds.
+ * fake two-queue device model with 16 bytes of config (tests/unit/lib/fake_dev.h), the
+ * fake hypervisor of tests/unit/lib/fake_hv.h in strict mode (ioeventfds, MSI routes,
+ * irqfds), real guest memory (16 MiB; vq_activate maps the rings) and a real event loop
+ * on its own thread, where the kick watches live. Interrupts are counted by the fake
+ * hypervisor for the MSI message the irqfd's route carried when it was signalled.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -24,6 +25,9 @@
 #include "lib/evloop.h"
 #include "lib/guest_mem.h"
 #include "lib/log.h"
+#include "tests/unit/lib/fake_dev.h"
+#include "tests/unit/lib/fake_hv.h"
+#include "tests/unit/lib/vq_drv.h"
 #include "virtio/blk.h"
 #include "virtio/managed.h"
 #include "virtio/tvq_proto.h"
@@ -60,248 +64,46 @@
 #define EOPNOTSUPP_ 95
 #define ERR_ 255
 
-/* ---- fake hypervisor ---- */
-
-struct fake_ioevent {
-	int fd;
-	uint64_t addr, datamatch;
-	uint32_t len;
-	bool pio, match;
-};
-
-struct fake_route {
-	bool used;
-	uint64_t addr;
-	uint32_t data;
-	int irqfd; /* -1: none attached */
-};
-
-#define FAKE_GSI_BASE 24
-#define FAKE_MAX_IOEVENTS 16
-#define FAKE_MAX_ROUTES 16
-
-struct fake_hv {
-	pthread_mutex_t lock;
-	struct fake_ioevent io[FAKE_MAX_IOEVENTS];
-	int nr_io;
-	struct fake_route route[FAKE_MAX_ROUTES];
-	int route_limit; /* routes the "VM" has room for */
-	int route_updates;
-};
-
-static int fake_ioeventfd(void *ctx, int fd, uint64_t addr, uint32_t len, bool pio, bool match,
-			  uint64_t datamatch, bool assign)
-{
-	struct fake_hv *h = ctx;
-	int i;
-
-	for (i = 0; i < h->nr_io; i++)
-		if (h->io[i].addr == addr && h->io[i].len == len && h->io[i].pio == pio &&
-		    h->io[i].datamatch == datamatch)
-			break;
-	if (assign) {
-		if (i < h->nr_io)
-			return -EEXIST;
-		cr_assert_lt(h->nr_io, FAKE_MAX_IOEVENTS);
-		h->io[h->nr_io++] = (struct fake_ioevent){ fd, addr, datamatch, len, pio, match };
-		return 0;
-	}
-	if (i == h->nr_io || h->io[i].fd != fd)
-		return -ENOENT;
-	h->io[i] = h->io[--h->nr_io];
-	return 0;
-}
-
-static int fake_route_add(void *ctx, uint64_t addr, uint32_t data)
-{
-	struct fake_hv *h = ctx;
-	int ret = -ENOSPC;
-
-	pthread_mutex_lock(&h->lock);
-	for (int i = 0; i < h->route_limit; i++) {
-		if (h->route[i].used)
-			continue;
-		h->route[i] = (struct fake_route){ true, addr, data, -1 };
-		ret = FAKE_GSI_BASE + i;
-		break;
-	}
-	pthread_mutex_unlock(&h->lock);
-	return ret;
-}
-
-static struct fake_route *fake_route_of(struct fake_hv *h, int gsi)
-{
-	int i = gsi - FAKE_GSI_BASE;
-
-	cr_assert(i >= 0 && i < FAKE_MAX_ROUTES && h->route[i].used, "GSI %d allocated", gsi);
-	return &h->route[i];
-}
-
-static int fake_route_update(void *ctx, int gsi, uint64_t addr, uint32_t data)
-{
-	struct fake_hv *h = ctx;
-	struct fake_route *r;
-
-	pthread_mutex_lock(&h->lock);
-	r = fake_route_of(h, gsi);
-	r->addr = addr;
-	r->data = data;
-	h->route_updates++;
-	pthread_mutex_unlock(&h->lock);
-	return 0;
-}
-
-static void fake_route_del(void *ctx, int gsi)
-{
-	struct fake_hv *h = ctx;
-
-	pthread_mutex_lock(&h->lock);
-	cr_assert_eq(fake_route_of(h, gsi)->irqfd, -1, "irqfd detached before the route goes");
-	fake_route_of(h, gsi)->used = false;
-	pthread_mutex_unlock(&h->lock);
-}
-
-static int fake_irqfd(void *ctx, int fd, int gsi, bool assign)
-{
-	struct fake_hv *h = ctx;
-	struct fake_route *r;
-
-	pthread_mutex_lock(&h->lock);
-	r = fake_route_of(h, gsi);
-	if (assign) {
-		cr_assert_eq(r->irqfd, -1);
-		r->irqfd = fd;
-	} else {
-		cr_assert_eq(r->irqfd, fd);
-		r->irqfd = -1;
-	}
-	pthread_mutex_unlock(&h->lock);
-	return 0;
-}
-
-static const struct hv_ops fake_hv_ops = {
-	.ioeventfd = fake_ioeventfd,
-	.msi_route_add = fake_route_add,
-	.msi_route_update = fake_route_update,
-	.msi_route_del = fake_route_del,
-	.irqfd = fake_irqfd,
-};
+/* Bounds of the fake hypervisor's snapshots here (a device has few of either). */
+#define MAX_IOEVENTS 16
+#define MAX_ROUTES 16
 
 /* ---- fake device model ---- */
 
-struct fake_dev {
-	struct virtio_device dev;
-	struct virtqueue vqs[NQ];
-	uint8_t config[CFG_SIZE];
-	int resets, activates, activate_ret;
-	int queue_resets[NQ], queue_stops[NQ];
-	bool active_at_stop[NQ]; /* vq->active when queue_stop was called */
-	atomic_int notifies[NQ];
-	atomic_int foreign_notifies; /* queue_notify off the queue's own loop thread */
-};
-
-static uint64_t fake_features(struct virtio_device *dev)
-{
-	return FAKE_FEATURES;
-}
-
-static void fake_config_read(struct virtio_device *dev, uint32_t off, void *buf, uint32_t len)
-{
-	struct fake_dev *f = dev->priv;
-
-	cr_assert_leq((uint64_t)off + len, CFG_SIZE);
-	memcpy(buf, f->config + off, len);
-}
-
-static void fake_config_write(struct virtio_device *dev, uint32_t off, const void *buf,
-			      uint32_t len)
-{
-	struct fake_dev *f = dev->priv;
-
-	cr_assert_leq((uint64_t)off + len, CFG_SIZE);
-	memcpy(f->config + off, buf, len);
-}
-
-static int fake_activate(struct virtio_device *dev)
-{
-	struct fake_dev *f = dev->priv;
-
-	f->activates++;
-	return f->activate_ret;
-}
-
-static void fake_queue_notify(struct virtio_device *dev, unsigned int q)
-{
-	struct fake_dev *f = dev->priv;
-
-	if (!evloop_on_thread(virtio_queue_loop(dev, q)))
-		atomic_fetch_add(&f->foreign_notifies, 1);
-	atomic_fetch_add(&f->notifies[q], 1);
-}
-
-static void fake_reset(struct virtio_device *dev)
-{
-	((struct fake_dev *)dev->priv)->resets++;
-}
-
-static void fake_queue_reset(struct virtio_device *dev, unsigned int q)
-{
-	((struct fake_dev *)dev->priv)->queue_resets[q]++;
-}
-
-static void fake_queue_stop(struct virtio_device *dev, unsigned int q)
-{
-	struct fake_dev *f = dev->priv;
-
-	f->queue_stops[q]++;
-	f->active_at_stop[q] = dev->vqs[q].active;
-}
-
-#define FAKE_MANDATORY_OPS                                                             \
-	.features = fake_features, .config_read = fake_config_read,                        \
-	.config_write = fake_config_write, .activate = fake_activate,                      \
-	.queue_notify = fake_queue_notify, .reset = fake_reset
+_Static_assert(NQ == FAKE_DEV_NQ && CFG_SIZE == FAKE_DEV_CFG_SIZE, "the fake device's shape");
 
 static const struct virtio_device_ops fake_ops = {
-	FAKE_MANDATORY_OPS,
-	.queue_reset = fake_queue_reset,
-	.queue_stop = fake_queue_stop,
+	FAKE_DEV_MANDATORY_OPS,
+	.queue_reset = fake_dev_queue_reset,
+	.queue_stop = fake_dev_queue_stop,
 };
 
 /* A model without queue_reset and queue_stop. */
-static const struct virtio_device_ops fake_ops_minimal = { FAKE_MANDATORY_OPS };
+static const struct virtio_device_ops fake_ops_minimal = { FAKE_DEV_MANDATORY_OPS };
 
 /* ---- fixture ---- */
 
 static struct guest_mem mem;
 static struct evloop loop;
 static pthread_t loop_thread;
-static struct fake_hv fhv;
-static struct hv hv = { .ops = &fake_hv_ops, .ctx = &fhv };
+static struct fake_hv *fhv;
+static const struct hv *hv;
 static struct fake_dev fdev;
 static struct managed_dev *md;
 static struct virtio_device *blk_model; /* a real model, for the tests that want one */
 static char img[64];
 static sem_t *loop_held; /* released by teardown if a test fails with the loop held */
 
-static void *run_loop(void *arg)
+/* The transport misused the fake hypervisor (strict mode) or the fake device. */
+static void misuse(void *opaque, const char *what)
 {
-	evloop_run(arg);
-	return NULL;
+	cr_assert_fail("%s: %s", (const char *)opaque, what);
 }
 
 static void fake_init(struct fake_dev *f, const struct virtio_device_ops *ops)
 {
-	memset(f, 0, sizeof(*f));
-	f->dev = (struct virtio_device){
-		.name = "fake0", .device_type = TVQ_VIRTIO_ID_BLOCK, .ops = ops, .priv = f,
-		.config_size = CFG_SIZE, .nr_queues = NQ, .vqs = f->vqs, .mem = &mem,
-		.loop = &loop,
-	};
-	for (unsigned int q = 0; q < NQ; q++)
-		f->vqs[q].max_size = QMAX;
-	for (unsigned int i = 0; i < CFG_SIZE; i++)
-		f->config[i] = 0xc0 + i;
+	fake_dev_init(f, "fake0", TVQ_VIRTIO_ID_BLOCK, ops, FAKE_FEATURES, QMAX, &mem, &loop,
+		      misuse, "fake device");
 }
 
 static const struct managed_params params = {
@@ -314,18 +116,20 @@ static void serve(const struct virtio_device_ops *ops, const struct managed_para
 	struct err e = { { 0 } };
 
 	fake_init(&fdev, ops);
-	cr_assert_eq(managed_create(&md, &fdev.dev, p, &hv, &e), 0, "%s", e.msg);
+	cr_assert_eq(managed_create(&md, &fdev.dev, p, hv, &e), 0, "%s", e.msg);
 }
 
 static void setup(void)
 {
 	log_set_level(LOG_ERROR);
-	memset(&fhv, 0, sizeof(fhv));
-	pthread_mutex_init(&fhv.lock, NULL);
-	fhv.route_limit = FAKE_MAX_ROUTES;
+	/* No buses: the guest's doorbell writes are the ioeventfds' (doorbell()). */
+	cr_assert_eq(fake_hv_create(&fhv, NULL, NULL), 0);
+	fake_hv_set_strict(fhv, misuse, "fake hv");
+	fake_hv_set_route_limit(fhv, MAX_ROUTES);
+	hv = fake_hv_hv(fhv);
 	cr_assert_eq(guest_mem_init(&mem, MEM_SIZE), 0);
 	cr_assert_eq(evloop_init(&loop, 64), 0);
-	cr_assert_eq(pthread_create(&loop_thread, NULL, run_loop, &loop), 0);
+	cr_assert_eq(pthread_create(&loop_thread, NULL, vqd_run_loop, &loop), 0);
 	serve(&fake_ops, &params);
 }
 
@@ -342,7 +146,7 @@ static void teardown(void)
 	pthread_join(loop_thread, NULL);
 	evloop_destroy(&loop);
 	guest_mem_free(&mem);
-	pthread_mutex_destroy(&fhv.lock);
+	fake_hv_destroy(fhv);
 }
 
 TestSuite(managed, .init = setup, .fini = teardown, .timeout = 30);
@@ -589,35 +393,50 @@ static void model_interrupt(unsigned int entry)
 		fdev.dev.transport->config_interrupt(&fdev.dev);
 }
 
-static struct fake_route *route_for(uint64_t addr)
+/* Whether an MSI route carries a message to addr; if so, a copy of it in *r. */
+static bool route_for(uint64_t addr, struct fake_hv_route *r)
 {
-	for (int i = 0; i < FAKE_MAX_ROUTES; i++)
-		if (fhv.route[i].used && fhv.route[i].addr == addr)
-			return &fhv.route[i];
-	return NULL;
+	struct fake_hv_route all[MAX_ROUTES];
+	unsigned int n = fake_hv_routes(fhv, all, MAX_ROUTES);
+
+	for (unsigned int i = 0; i < n && i < MAX_ROUTES; i++) {
+		if (all[i].addr == addr) {
+			*r = all[i];
+			return true;
+		}
+	}
+	return false;
 }
 
 static int routes_used(void)
 {
-	int n = 0;
+	return fake_hv_routes(fhv, NULL, 0);
+}
 
-	for (int i = 0; i < FAKE_MAX_ROUTES; i++)
-		n += fhv.route[i].used;
-	return n;
+static uint64_t route_updates(void)
+{
+	struct fake_hv_stats st;
+
+	fake_hv_get_stats(fhv, &st);
+	return st.route_updates;
 }
 
 /* Interrupts the guest got through the entry's route since the last look. */
 static uint64_t irqs(unsigned int entry)
 {
-	struct fake_route *r = route_for(msi_addr(entry));
-	eventfd_t n;
+	struct fake_hv_route r;
 
-	cr_assert_not_null(r, "entry %u routed", entry);
-	cr_assert_geq(r->irqfd, 0, "entry %u has an irqfd", entry);
-	if (eventfd_read(r->irqfd, &n) < 0) {
-		cr_assert_eq(errno, EAGAIN);
-		return 0;
-	}
+	cr_assert(route_for(msi_addr(entry), &r), "entry %u routed", entry);
+	cr_assert_geq(r.irqfd, 0, "entry %u has an irqfd", entry);
+	return fake_hv_take_irqs(fhv, r.addr, r.data);
+}
+
+/* ioeventfds registered now (at most MAX_IOEVENTS), copied to io. */
+static unsigned int ioeventfds(struct fake_hv_ioeventfd *io)
+{
+	unsigned int n = fake_hv_ioeventfds(fhv, io, MAX_IOEVENTS);
+
+	cr_assert_leq(n, MAX_IOEVENTS);
 	return n;
 }
 
@@ -644,8 +463,11 @@ static void wait_notifies(unsigned int q, int n)
 /* The guest writes q to the doorbell page: the ioeventfd registered for it fires. */
 static void doorbell(uint64_t bar, uint16_t q)
 {
-	for (int i = 0; i < fhv.nr_io; i++) {
-		const struct fake_ioevent *io = &fhv.io[i];
+	struct fake_hv_ioeventfd all[MAX_IOEVENTS];
+	unsigned int n = ioeventfds(all);
+
+	for (unsigned int i = 0; i < n && i < MAX_IOEVENTS; i++) {
+		const struct fake_hv_ioeventfd *io = &all[i];
 
 		if (io->addr == bar + DB_OFFSET && io->match && io->datamatch == q) {
 			cr_assert_eq(eventfd_write(io->fd, 1), 0);
@@ -963,6 +785,8 @@ Test(managed, config_range_checks)
 
 Test(managed, msi_set_checks_reserved_window_and_budget)
 {
+	struct fake_hv_route r;
+
 	cr_assert_eq(msi_vq_set(0, MSI_ADDR, 1, 2), EINVAL_, "reserved0");
 	cr_assert_eq(msi_vq_set(0, MSI_ADDR, 1, 7), EINVAL_, "reserved0 end");
 	cr_assert_eq(msi_vq_set(0, MSI_ADDR, 1, 20), EINVAL_, "reserved1");
@@ -982,9 +806,9 @@ Test(managed, msi_set_checks_reserved_window_and_budget)
 	cr_assert_eq(msi_cfg_set(MSI_ADDR, 2, 0), OK);
 	cr_assert_eq(msi_vq_set(1, MSI_ADDR, 3, 0), ENOSPC_);
 	cr_assert_eq(msi_vq_set(0, MSI_ADDR + 0x2000, 4, 0), OK);
-	cr_assert_eq(fhv.route_updates, 1);
-	cr_assert_not_null(route_for(MSI_ADDR + 0x2000), "the route follows the message");
-	cr_assert_eq(route_for(MSI_ADDR + 0x2000)->data, 4);
+	cr_assert_eq(route_updates(), 1);
+	cr_assert(route_for(MSI_ADDR + 0x2000, &r), "the route follows the message");
+	cr_assert_eq(r.data, 4);
 	cr_assert_eq(info().msix_in_use, 2);
 	cr_assert_eq(routes_used(), 2);
 	cr_assert_eq(info().msix_budget, 2);
@@ -995,7 +819,7 @@ Test(managed, msi_set_checks_reserved_window_and_budget)
 
 Test(managed, msi_set_without_a_free_route_is_enospc)
 {
-	fhv.route_limit = 1;
+	fake_hv_set_route_limit(fhv, 1);
 	cr_assert_eq(msi_vq_set(0, MSI_ADDR, 1, 0), OK);
 	cr_assert_eq(msi_vq_set(1, MSI_ADDR, 2, 0), ENOSPC_);
 	cr_assert_eq(info().msix_in_use, 1, "a failed set has no effect");
@@ -1020,6 +844,8 @@ Test(managed, msi_enable_and_mask_flags)
 /* 7.3 for one entry: discard, hold, coalesce, deliver on unmask, drop on disable. */
 static void msi_delivery(unsigned int e)
 {
+	struct fake_hv_route r;
+
 	msi_setup(e, false);
 	model_interrupt(e);
 	cr_assert_eq(irqs(e), 0, "set but not enabled: discarded");
@@ -1051,7 +877,8 @@ static void msi_delivery(unsigned int e)
 		cr_assert_eq(msi_vq_set(e, msi_addr(e), 0x77, 0), OK);
 	else
 		cr_assert_eq(msi_cfg_set(msi_addr(e), 0x77, 0), OK);
-	cr_assert_eq(route_for(msi_addr(e))->data, 0x77);
+	cr_assert(route_for(msi_addr(e), &r), "entry %u routed", e);
+	cr_assert_eq(r.data, 0x77);
 	cr_assert_eq(msi_mask(e, 0), OK);
 	cr_assert_eq(irqs(e), 1);
 }
@@ -1259,22 +1086,24 @@ Test(managed, vq_reset_resets_the_queue_and_only_the_pending_bit_of_its_entry)
 
 Test(managed, doorbells_follow_the_bar)
 {
-	cr_assert_eq(fhv.nr_io, 0, "nothing before the BAR is known");
+	struct fake_hv_ioeventfd io[MAX_IOEVENTS];
+
+	cr_assert_eq(ioeventfds(io), 0, "nothing before the BAR is known");
 	managed_doorbell_bar(md, BAR_GPA, true);
-	cr_assert_eq(fhv.nr_io, NQ);
-	for (int i = 0; i < fhv.nr_io; i++) {
-		cr_assert_eq(fhv.io[i].addr, BAR_GPA + DB_OFFSET);
-		cr_assert_eq(fhv.io[i].len, 2);
-		cr_assert(fhv.io[i].match);
-		cr_assert_not(fhv.io[i].pio);
-		cr_assert_lt(fhv.io[i].datamatch, NQ);
+	cr_assert_eq(ioeventfds(io), NQ);
+	for (int i = 0; i < NQ; i++) {
+		cr_assert_eq(io[i].addr, BAR_GPA + DB_OFFSET);
+		cr_assert_eq(io[i].len, 2);
+		cr_assert(io[i].match);
+		cr_assert_not(io[i].pio);
+		cr_assert_lt(io[i].datamatch, NQ);
 	}
-	cr_assert_neq(fhv.io[0].datamatch, fhv.io[1].datamatch);
+	cr_assert_neq(io[0].datamatch, io[1].datamatch);
 	managed_doorbell_bar(md, BAR_GPA + 0x100000, true);
-	cr_assert_eq(fhv.nr_io, NQ);
-	cr_assert_eq(fhv.io[0].addr, BAR_GPA + 0x100000 + DB_OFFSET, "moved");
+	cr_assert_eq(ioeventfds(io), NQ);
+	cr_assert_eq(io[0].addr, BAR_GPA + 0x100000 + DB_OFFSET, "moved");
 	managed_doorbell_bar(md, BAR_GPA, false);
-	cr_assert_eq(fhv.nr_io, 0, "not decoded: dropped");
+	cr_assert_eq(ioeventfds(io), 0, "not decoded: dropped");
 }
 
 Test(managed, bring_up_to_driver_ok_then_kicks_reach_the_model_on_its_loop)
@@ -1390,6 +1219,7 @@ static int count_fds(void)
 
 Test(managed, destroy_releases_every_fd_route_and_doorbell)
 {
+	struct fake_hv_ioeventfd io[MAX_IOEVENTS];
 	int before, kick_fd;
 
 	managed_destroy(md);
@@ -1403,7 +1233,8 @@ Test(managed, destroy_releases_every_fd_route_and_doorbell)
 	wait_notifies(0, 1);
 	cr_assert_gt(count_fds(), before);
 	/* A second reference keeps queue 0's kick eventfd alive past the destroy. */
-	kick_fd = dup(fhv.io[0].fd);
+	cr_assert_geq(ioeventfds(io), 1);
+	kick_fd = dup(io[0].fd);
 	cr_assert_geq(kick_fd, 0);
 	managed_destroy(md);
 	md = NULL;
@@ -1413,7 +1244,7 @@ Test(managed, destroy_releases_every_fd_route_and_doorbell)
 	close(kick_fd);
 	cr_assert_eq(count_fds(), before, "no fd left behind");
 	cr_assert_eq(routes_used(), 0);
-	cr_assert_eq(fhv.nr_io, 0);
+	cr_assert_eq(ioeventfds(io), 0);
 	cr_assert_null(fdev.dev.transport);
 	cr_assert_eq(fdev.resets, 1, "the model was reset");
 	/* The idle model can be served again. */
@@ -1431,10 +1262,10 @@ Test(managed, create_checks_its_arguments)
 
 	fake_init(&f, &fake_ops);
 	p.id = 0;
-	cr_assert_eq(managed_create(&other, &f.dev, &p, &hv, &e), -1);
+	cr_assert_eq(managed_create(&other, &f.dev, &p, hv, &e), -1);
 	cr_assert(strstr(e.msg, "id 0"), "%s", e.msg);
 	f.vqs[1].max_size = 3;
-	cr_assert_eq(managed_create(&other, &f.dev, &params, &hv, &e), -1);
+	cr_assert_eq(managed_create(&other, &f.dev, &params, hv, &e), -1);
 	cr_assert(strstr(e.msg, "maximum size"), "%s", e.msg);
 	cr_assert_null(f.dev.transport);
 }
@@ -1467,7 +1298,7 @@ static void serve_blk(void)
 	close(fd);
 	free(buf);
 	cr_assert_eq(blk_create(&blk_model, &cfg, &mem, &loop, &e), 0, "%s", e.msg);
-	cr_assert_eq(managed_create(&md, blk_model, &params, &hv, &e), 0, "%s", e.msg);
+	cr_assert_eq(managed_create(&md, blk_model, &params, hv, &e), 0, "%s", e.msg);
 }
 
 /* The driver's view of queue 0's split ring, where queue_setup put it. */

@@ -740,7 +740,8 @@ Test(net, tx_bad_packets_dropped_and_completed)
 	cr_assert_eq(peer_recv(peer[0], got, sizeof(got), 50), -1, "nothing else reached the TAP");
 	cr_assert_eq(stats().tx_dropped, bad);
 	cr_assert_eq(stats().tx_packets, 2);
-	cr_assert_eq(atomic_load(&tr_counts.needs_resets), 0, "bad packets do not break the device");
+	cr_assert_eq(atomic_load(&tr_counts.needs_resets), 0,
+		     "bad packets do not break the device");
 }
 
 /* A guest without HOST_TSO4 may not send TSO: the header check uses what was negotiated. */
@@ -1416,7 +1417,8 @@ Test(net, per_queue_loops_traffic_and_mq_pairs_set)
 	}
 	for (unsigned int q = 0; q < 5; q++)
 		cr_assert_geq(atomic_load(&tr_counts.irqs[q]), 1, "queue %u signalled", q);
-	cr_assert_eq(atomic_load(&tr_counts.foreign_irqs), 0, "every interrupt from its queue's loop");
+	cr_assert_eq(atomic_load(&tr_counts.foreign_irqs), 0,
+		     "every interrupt from its queue's loop");
 }
 
 /*

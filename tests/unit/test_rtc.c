@@ -8,6 +8,7 @@
 #include "devices/bus.h"
 #include "devices/rtc.h"
 #include "lib/log.h"
+#include "tests/unit/lib/pio.h"
 
 #define SEC 0x00
 #define SEC_ALARM 0x01
@@ -52,30 +53,17 @@ static void teardown(void)
 
 TestSuite(rtc, .init = setup, .fini = teardown);
 
-static uint8_t inb(uint16_t port)
-{
-	uint8_t v = 0;
-
-	cr_assert(bus_access(&pio, port, &v, 1, false));
-	return v;
-}
-
-static void outb(uint8_t v, uint16_t port)
-{
-	cr_assert(bus_access(&pio, port, &v, 1, true));
-}
-
 /* Linux's CMOS_READ/CMOS_WRITE, with the NMI bit clear as Linux leaves it. */
 static uint8_t cmos_read(uint8_t reg)
 {
-	outb(reg, RTC_INDEX_PORT);
-	return inb(RTC_DATA_PORT);
+	pio_outb(&pio, reg, RTC_INDEX_PORT);
+	return pio_inb(&pio, RTC_DATA_PORT);
 }
 
 static void cmos_write(uint8_t reg, uint8_t val)
 {
-	outb(reg, RTC_INDEX_PORT);
-	outb(val, RTC_DATA_PORT);
+	pio_outb(&pio, reg, RTC_INDEX_PORT);
+	pio_outb(&pio, val, RTC_DATA_PORT);
 }
 
 static unsigned int from_bcd(uint8_t v)
@@ -482,15 +470,15 @@ Test(rtc, registers_c_and_d_are_read_only)
 
 Test(rtc, nmi_bit_in_index_ignored)
 {
-	outb(NMI_DISABLE | REG_D, RTC_INDEX_PORT);
-	cr_assert_eq(inb(RTC_DATA_PORT), D_VRT);
-	outb(NMI_DISABLE | 0x40, RTC_INDEX_PORT);
-	outb(0x5c, RTC_DATA_PORT);
+	pio_outb(&pio, NMI_DISABLE | REG_D, RTC_INDEX_PORT);
+	cr_assert_eq(pio_inb(&pio, RTC_DATA_PORT), D_VRT);
+	pio_outb(&pio, NMI_DISABLE | 0x40, RTC_INDEX_PORT);
+	pio_outb(&pio, 0x5c, RTC_DATA_PORT);
 	cr_assert_eq(cmos_read(0x40), 0x5c);
-	outb(NMI_DISABLE | REG_A, RTC_INDEX_PORT);
-	cr_assert_eq(inb(RTC_DATA_PORT), 0x26);
+	pio_outb(&pio, NMI_DISABLE | REG_A, RTC_INDEX_PORT);
+	cr_assert_eq(pio_inb(&pio, RTC_DATA_PORT), 0x26);
 	/* The index register is write-only. */
-	cr_assert_eq(inb(RTC_INDEX_PORT), 0xff);
+	cr_assert_eq(pio_inb(&pio, RTC_INDEX_PORT), 0xff);
 }
 
 Test(rtc, wide_accesses_act_on_the_low_byte)
@@ -503,7 +491,7 @@ Test(rtc, wide_accesses_act_on_the_low_byte)
 	cr_assert_eq(cmos_read(0x11), 0x99);
 	cr_assert_eq(cmos_read(0x22), 0);
 
-	outb(REG_D, RTC_INDEX_PORT);
+	pio_outb(&pio, REG_D, RTC_INDEX_PORT);
 	memset(data, 0, sizeof(data));
 	rtc_data_io(&rtc, 0, data, 4, false);
 	cr_assert_eq(data[0], D_VRT);

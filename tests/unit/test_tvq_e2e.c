@@ -28,6 +28,8 @@
 #include "virtio/blk.h"
 #include "virtio/mgmt.h"
 #include "virtio/net.h"
+#include "vmm/metrics.h"
+#include "vmm/vm.h"
 
 #define RAM_SIZE (64ULL << 20)
 #define IMG_SIZE (4U << 20)
@@ -1797,4 +1799,176 @@ Test(tvq, net_frames_to_and_from_a_tap)
 	cr_assert_gt(tvq_mdev_irqs(&d, n, 0), 0, "rx interrupts");
 	close(s);
 	EXPECT(TVQ_ACK_OK, tvq_mdev_down(&d, n), "6.6");
+}
+
+/* ---- counters (metrics) ---- */
+
+static unsigned int name_index(const char *const *names, unsigned int n, const char *name)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return i;
+	cr_assert_fail("no counter named %s", name);
+	return 0;
+}
+
+#define TQ(st, class, ack) \
+	((st).transportq[class][name_index(mgmt_tvq_ack_names, MGMT_TVQ_ACKS, ack)])
+
+static json_t *jget(json_t *j, const char *a, const char *b)
+{
+	json_t *v = json_object_get(j, a);
+
+	return b ? json_object_get(v, b) : v;
+}
+
+/* Commands are counted by class and ack, adminq commands by command and status. */
+Test(tvq, metrics_count_commands_by_class_and_ack)
+{
+	struct tvq_mdev *b = &md[0];
+	struct tvq_admin_device_info_result info;
+	struct mgmt_stats *st0 = calloc(1, sizeof(*st0)), *st1 = calloc(1, sizeof(*st1));
+	uint64_t ids[8], total;
+	unsigned int n;
+	uint8_t status;
+	json_t *j;
+
+	cr_assert(st0 && st1);
+	mgmt_get_stats(m, st0);
+	EXPECT(0, tvq_mdev_up(&d, b, TVQ_VIRTIO_ID_BLOCK, ~0ULL, 0, QSIZE), "6.6-6.16");
+	EXPECT(TVQ_ACK_ENODEV, tvq_status_get(&d, 999, &status), "6.4 step 7");
+	EXPECT(TVQ_ACK_EOPNOTSUPP, tq_raw(0, 99, 1, NULL, 0, 4), "6.4 step 4");
+	EXPECT(TVQ_ADMIN_STATUS_OK, tvq_list(&d, 1, ids, 8, &n, &total), "8.10");
+	EXPECT(TVQ_ADMIN_STATUS_OK, tvq_list(&d, 1, ids, 8, &n, &total), "8.10");
+	EXPECT(TVQ_ADMIN_STATUS_INVALID_VDEV_ID, tvq_device_info(&d, 999, &info), "8.3");
+	mgmt_get_stats(m, st1);
+
+	cr_assert_eq(TQ(*st1, TVQ_CLASS_VDEV, "ok") - TQ(*st0, TVQ_CLASS_VDEV, "ok"), 1,
+		     "one CREATE");
+	cr_assert_gt(TQ(*st1, TVQ_CLASS_STATUS, "ok"), TQ(*st0, TVQ_CLASS_STATUS, "ok"));
+	cr_assert_gt(TQ(*st1, TVQ_CLASS_VQ_ENABLE, "ok"), TQ(*st0, TVQ_CLASS_VQ_ENABLE, "ok"));
+	cr_assert_eq(TQ(*st1, TVQ_CLASS_STATUS, "enodev") - TQ(*st0, TVQ_CLASS_STATUS, "enodev"),
+		     1, "checked on the loop: counted all the same");
+	cr_assert_eq(TQ(*st1, 0, "eopnotsupp") - TQ(*st0, 0, "eopnotsupp"), 1,
+		     "a class past the last counts as other");
+	cr_assert_eq(st1->adminq[TVQ_ADMIN_CMD_MANAGED_DEVICE_LIST][TVQ_ADMIN_STATUS_OK] -
+			     st0->adminq[TVQ_ADMIN_CMD_MANAGED_DEVICE_LIST][TVQ_ADMIN_STATUS_OK],
+		     2);
+	cr_assert_eq(st1->adminq[TVQ_ADMIN_CMD_DEVICE_INFO][TVQ_ADMIN_STATUS_INVALID_VDEV_ID] -
+			     st0->adminq[TVQ_ADMIN_CMD_DEVICE_INFO]
+					[TVQ_ADMIN_STATUS_INVALID_VDEV_ID],
+		     1);
+	cr_assert_eq(st1->transportq_unanswered, st0->transportq_unanswered);
+	cr_assert_gt(st1->irqs.injected, st0->irqs.injected,
+		     "the management device's completions interrupt");
+
+	j = metrics_mgmt_json(m);
+	cr_assert_eq(json_integer_value(jget(jget(j, "transportq", "vdev"), "ok", NULL)),
+		     TQ(*st1, TVQ_CLASS_VDEV, "ok"));
+	cr_assert_eq(json_integer_value(jget(jget(j, "transportq", "status"), "enodev", NULL)),
+		     1);
+	cr_assert_eq(json_integer_value(jget(jget(j, "transportq", "other"), "eopnotsupp",
+					     NULL)), 1);
+	cr_assert_null(jget(jget(j, "transportq", "vdev"), "eio", NULL), "zeros are left out");
+	cr_assert_null(jget(j, "transportq", "asid"), "and so are classes without commands");
+	cr_assert_eq(json_integer_value(jget(jget(j, "adminq", "managed_device_list"), "ok",
+					     NULL)), 2);
+	cr_assert_eq(json_integer_value(jget(jget(j, "adminq", "device_info"),
+					     "invalid_vdev_id", NULL)), 1);
+	cr_assert_not_null(jget(j, "transportq_unanswered", NULL));
+	cr_assert_not_null(jget(j, "adminq_unanswered", NULL));
+	cr_assert_gt(json_integer_value(jget(j, "interrupts", "injected")), 0);
+	json_decref(j);
+	free(st0);
+	free(st1);
+}
+
+/* The managed device whose id is id, in a metrics object's "devices". */
+static json_t *managed_json(json_t *j, uint64_t id)
+{
+	const char *name;
+	json_t *dev;
+
+	json_object_foreach(json_object_get(j, "devices"), name, dev)
+		if (json_integer_value(json_object_get(dev, "id")) == (json_int_t)id)
+			return dev;
+	cr_assert_fail("no device %lu in the metrics", (unsigned long)id);
+	return NULL;
+}
+
+/* Device id's interrupt counters (mgmt_list), once they reach at least want's. */
+static struct virtio_irq_stats irqs_reaching(uint64_t id, struct virtio_irq_stats want)
+{
+	struct mgmt_dev_info info[MAX_MANAGED];
+	struct virtio_irq_stats got = { 0 };
+
+	/* The interrupt follows the used ring the driver polls: it may come a bit later. */
+	for (int t = 0; t < 2000; t++) {
+		unsigned int n = mgmt_list(m, info, MAX_MANAGED);
+
+		for (unsigned int i = 0; i < n; i++)
+			if (info[i].id == id)
+				got = info[i].irqs;
+		if (got.injected >= want.injected && got.suppressed >= want.suppressed)
+			break;
+		usleep(1000);
+	}
+	return got;
+}
+
+/* A managed device's model counters and its interrupts, injected and suppressed. */
+Test(tvq, metrics_of_a_managed_device)
+{
+	struct tvq_mdev *b = &md[0];
+	struct virtio_irq_stats st0, st, st1;
+	json_t *j, *dev;
+
+	EXPECT(0, tvq_mdev_up(&d, b, TVQ_VIRTIO_ID_BLOCK, ~0ULL, 0, QSIZE), "6.6");
+	st0 = irqs_reaching(b->id, (struct virtio_irq_stats){ 0 });
+	blk_read_check(b, 0, 0, 0, 4096);
+	st = irqs_reaching(b->id, (struct virtio_irq_stats){ st0.injected + 1, 0 });
+	cr_assert_eq(st.injected, st0.injected + 1, "the read's completion");
+	cr_assert_eq(st.suppressed, st0.suppressed);
+	j = metrics_mgmt_json(m);
+	dev = managed_json(j, b->id);
+	cr_assert_str_eq(json_string_value(json_object_get(dev, "type")), "block");
+	cr_assert_eq(json_integer_value(jget(dev, "requests", "read")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(dev, "read_bytes")), 4096);
+	cr_assert_not_null(jget(dev, "latency_us", "buckets"));
+	cr_assert_eq(json_integer_value(jget(dev, "interrupts", "injected")),
+		     (json_int_t)st.injected);
+	cr_assert_eq(json_integer_value(jget(dev, "interrupts", "suppressed")),
+		     (json_int_t)st.suppressed);
+	json_decref(j);
+
+	/* Masked: the completion's interrupt pends (suppressed), the unmask sends it. */
+	EXPECT(TVQ_ACK_OK, tvq_msi_vq_flag(&d, b->id, TVQ_CMD_MSI_VQ_MASK, 0, 1), "6.12");
+	blk_read_check(b, 0, 0, 1, 512);
+	st1 = irqs_reaching(b->id, (struct virtio_irq_stats){ st.injected, st.suppressed + 1 });
+	cr_assert_eq(st1.injected, st.injected);
+	cr_assert_eq(st1.suppressed, st.suppressed + 1);
+	EXPECT(TVQ_ACK_OK, tvq_msi_vq_flag(&d, b->id, TVQ_CMD_MSI_VQ_MASK, 0, 0), "6.12");
+	st1 = irqs_reaching(b->id, (struct virtio_irq_stats){ st.injected + 1, 0 });
+	cr_assert_eq(st1.injected, st.injected + 1, "sent by the unmask");
+	cr_assert_eq(st1.suppressed, st.suppressed + 1);
+}
+
+/* A VM's metrics carry the management device's under "mgmt". */
+Test(tvq, metrics_line_has_the_management_device)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct tvq_mdev *b = &md[0];
+	json_t *j;
+
+	cr_assert_not_null(vm);
+	EXPECT(0, tvq_mdev_up(&d, b, TVQ_VIRTIO_ID_BLOCK, ~0ULL, 0, QSIZE), "6.6");
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	vm->mgmt = m;
+	j = metrics_vm_json(vm);
+	cr_assert_not_null(jget(jget(j, "mgmt", "transportq"), "vdev", NULL));
+	cr_assert_str_eq(json_string_value(jget(managed_json(jget(j, "mgmt", NULL), b->id),
+						"type", NULL)), "block");
+	json_decref(j);
+	pthread_mutex_destroy(&vm->stop_lock);
+	free(vm);
 }

@@ -7,7 +7,9 @@
 #include "tests/unit/lib/fake_hv.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -16,6 +18,7 @@
 
 #define FHV_GSI_BASE 24 /* below: the IOAPIC's pins, as in the VM */
 #define FHV_MAX_EVENTS 64
+#define FHV_WHAT 128 /* room for a strict-mode report */
 
 struct fhv_ioevent {
 	int fd; /* the transport's eventfd (signalled, never closed here) */
@@ -41,6 +44,7 @@ struct fhv_msg {
 	uint64_t addr;
 	uint32_t data;
 	uint64_t count;
+	uint64_t taken; /* count at the last fake_hv_take_irqs */
 };
 
 struct fake_hv {
@@ -58,6 +62,9 @@ struct fake_hv {
 	struct fhv_msg *msg;
 	size_t nr_msg, cap_msg;
 	struct fake_hv_stats st;
+	unsigned int route_limit; /* 0: none */
+	void (*strict)(void *opaque, const char *what);
+	void *strict_opaque;
 };
 
 /* Make room for one more element in a growing array. */
@@ -95,6 +102,44 @@ static struct fhv_msg *msg_of(struct fake_hv *h, uint64_t addr, uint32_t data, b
 		return NULL;
 	h->msg[h->nr_msg] = (struct fhv_msg){ .addr = addr, .data = data };
 	return &h->msg[h->nr_msg++];
+}
+
+/* Lock held: the irqfd attached to gsi (the first one: KVM allows more), or NULL. */
+static struct fhv_irqfd *irqfd_on(struct fake_hv *h, int gsi)
+{
+	for (size_t i = 0; i < h->nr_irqfd; i++)
+		if (h->irqfd[i].gsi == gsi)
+			return &h->irqfd[i];
+	return NULL;
+}
+
+/* Lock held: in strict mode, note a misuse in what (FHV_WHAT bytes), for report(). */
+static void __attribute__((format(printf, 3, 4)))
+misuse(struct fake_hv *h, char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!h->strict || what[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(what, FHV_WHAT, fmt, ap);
+	va_end(ap);
+}
+
+/* Lock not held: tell the strict-mode callback of what misuse() noted. */
+static void report(struct fake_hv *h, const char *what)
+{
+	void (*fn)(void *opaque, const char *what);
+	void *opaque;
+
+	if (!what[0])
+		return;
+	pthread_mutex_lock(&h->lock);
+	fn = h->strict;
+	opaque = h->strict_opaque;
+	pthread_mutex_unlock(&h->lock);
+	if (fn)
+		fn(opaque, what);
 }
 
 /* Lock held: inject what the irqfd at index i was signalled with since the last drain. */
@@ -172,6 +217,16 @@ static int fhv_route_add(void *ctx, uint64_t addr, uint32_t data)
 	int ret;
 
 	pthread_mutex_lock(&h->lock);
+	if (h->route_limit) {
+		unsigned int used = 0;
+
+		for (i = 0; i < h->nr_route; i++)
+			used += h->route[i].used;
+		if (used >= h->route_limit) {
+			pthread_mutex_unlock(&h->lock);
+			return -ENOSPC;
+		}
+	}
 	for (i = 0; i < h->nr_route && h->route[i].used; i++)
 		;
 	if (i == h->nr_route) {
@@ -193,6 +248,7 @@ static int fhv_route_add(void *ctx, uint64_t addr, uint32_t data)
 static int fhv_route_update(void *ctx, int gsi, uint64_t addr, uint32_t data)
 {
 	struct fake_hv *h = ctx;
+	char what[FHV_WHAT] = "";
 	struct fhv_route *r;
 	int ret = -EINVAL;
 
@@ -202,31 +258,46 @@ static int fhv_route_update(void *ctx, int gsi, uint64_t addr, uint32_t data)
 	if (r) {
 		r->addr = addr;
 		r->data = data;
+		h->st.route_updates++;
 		ret = 0;
+	} else {
+		misuse(h, what, "MSI route update of GSI %d, not allocated", gsi);
 	}
 	pthread_mutex_unlock(&h->lock);
+	report(h, what);
 	return ret;
 }
 
 static void fhv_route_del(void *ctx, int gsi)
 {
 	struct fake_hv *h = ctx;
+	char what[FHV_WHAT] = "";
 	struct fhv_route *r;
 
 	pthread_mutex_lock(&h->lock);
 	drain(h);
 	r = route_of(h, gsi);
+	if (!r)
+		misuse(h, what, "MSI route delete of GSI %d, not allocated", gsi);
+	else if (irqfd_on(h, gsi))
+		misuse(h, what, "MSI route of GSI %d deleted with an irqfd attached", gsi);
 	if (r)
 		r->used = false;
 	pthread_mutex_unlock(&h->lock);
+	report(h, what);
 }
 
-static int irqfd_attach(struct fake_hv *h, int fd, int gsi)
+static int irqfd_attach(struct fake_hv *h, int fd, int gsi, char *what)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct fhv_irqfd *q;
 	int ret;
 
+	if (!route_of(h, gsi))
+		misuse(h, what, "irqfd %d attached to GSI %d, which has no route", fd, gsi);
+	else if (irqfd_on(h, gsi))
+		misuse(h, what, "irqfd %d attached to GSI %d, which has irqfd %d", fd, gsi,
+		       irqfd_on(h, gsi)->fd);
 	for (size_t i = 0; i < h->nr_irqfd; i++)
 		if (h->irqfd[i].fd == fd)
 			return -EBUSY; /* KVM: one GSI per eventfd */
@@ -247,10 +318,15 @@ static int irqfd_attach(struct fake_hv *h, int fd, int gsi)
 	return 0;
 }
 
-static int irqfd_detach(struct fake_hv *h, int fd, int gsi)
+static int irqfd_detach(struct fake_hv *h, int fd, int gsi, char *what)
 {
 	size_t i;
 
+	if (!route_of(h, gsi))
+		misuse(h, what, "irqfd %d detached from GSI %d, which has no route", fd, gsi);
+	else if (!irqfd_on(h, gsi) || irqfd_on(h, gsi)->fd != fd)
+		misuse(h, what, "irqfd %d detached from GSI %d, which has irqfd %d", fd, gsi,
+		       irqfd_on(h, gsi) ? irqfd_on(h, gsi)->fd : -1);
 	for (i = 0; i < h->nr_irqfd; i++)
 		if (h->irqfd[i].fd == fd && h->irqfd[i].gsi == gsi)
 			break;
@@ -265,12 +341,14 @@ static int irqfd_detach(struct fake_hv *h, int fd, int gsi)
 
 static int fhv_irqfd(void *ctx, int fd, int gsi, bool assign)
 {
+	char what[FHV_WHAT] = "";
 	struct fake_hv *h = ctx;
 	int ret;
 
 	pthread_mutex_lock(&h->lock);
-	ret = assign ? irqfd_attach(h, fd, gsi) : irqfd_detach(h, fd, gsi);
+	ret = assign ? irqfd_attach(h, fd, gsi, what) : irqfd_detach(h, fd, gsi, what);
 	pthread_mutex_unlock(&h->lock);
+	report(h, what);
 	return ret;
 }
 
@@ -404,5 +482,79 @@ void fake_hv_get_stats(struct fake_hv *h, struct fake_hv_stats *st)
 	st->routes = 0;
 	for (size_t i = 0; i < h->nr_route; i++)
 		st->routes += h->route[i].used;
+	pthread_mutex_unlock(&h->lock);
+}
+
+uint64_t fake_hv_take_irqs(struct fake_hv *h, uint64_t addr, uint32_t data)
+{
+	struct fhv_msg *m;
+	uint64_t n = 0;
+
+	pthread_mutex_lock(&h->lock);
+	drain(h);
+	m = msg_of(h, addr, data, false);
+	if (m) {
+		n = m->count - m->taken;
+		m->taken = m->count;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
+unsigned int fake_hv_ioeventfds(struct fake_hv *h, struct fake_hv_ioeventfd *out,
+				unsigned int max)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&h->lock);
+	n = h->nr_io;
+	for (unsigned int i = 0; i < n && i < max; i++) {
+		const struct fhv_ioevent *io = &h->io[i];
+
+		out[i] = (struct fake_hv_ioeventfd){ .fd = io->fd, .addr = io->addr,
+						     .datamatch = io->datamatch, .len = io->len,
+						     .pio = io->pio, .match = io->match };
+	}
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
+unsigned int fake_hv_routes(struct fake_hv *h, struct fake_hv_route *out, unsigned int max)
+{
+	unsigned int n = 0;
+
+	pthread_mutex_lock(&h->lock);
+	for (size_t i = 0; i < h->nr_route; i++) {
+		const struct fhv_route *r = &h->route[i];
+		const struct fhv_irqfd *q;
+		int gsi = FHV_GSI_BASE + (int)i;
+
+		if (!r->used)
+			continue;
+		if (n < max) {
+			q = irqfd_on(h, gsi);
+			out[n] = (struct fake_hv_route){ .gsi = gsi, .addr = r->addr,
+							 .data = r->data,
+							 .irqfd = q ? q->fd : -1 };
+		}
+		n++;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
+void fake_hv_set_route_limit(struct fake_hv *h, unsigned int limit)
+{
+	pthread_mutex_lock(&h->lock);
+	h->route_limit = limit;
+	pthread_mutex_unlock(&h->lock);
+}
+
+void fake_hv_set_strict(struct fake_hv *h, void (*fn)(void *opaque, const char *what),
+			void *opaque)
+{
+	pthread_mutex_lock(&h->lock);
+	h->strict = fn;
+	h->strict_opaque = opaque;
 	pthread_mutex_unlock(&h->lock);
 }

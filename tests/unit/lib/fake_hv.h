@@ -38,6 +38,23 @@ struct fake_hv_stats {
 	uint64_t bus_writes;     /* guest writes that went to the bus (VM exits) */
 	uint64_t injected;       /* interrupts delivered to some MSI message */
 	uint64_t lost;           /* irqfd signals whose GSI had no route */
+	uint64_t route_updates;  /* msi_route_update calls that changed a route */
+};
+
+/* A registered ioeventfd, as the transport assigned it. */
+struct fake_hv_ioeventfd {
+	int fd; /* the transport's eventfd */
+	uint64_t addr, datamatch;
+	uint32_t len;
+	bool pio, match;
+};
+
+/* An MSI route allocated now. */
+struct fake_hv_route {
+	int gsi;
+	uint64_t addr;
+	uint32_t data;
+	int irqfd; /* the transport's fd attached to the GSI; -1: none */
 };
 
 /* The buses guest writes fall through to. Returns 0 or -errno. */
@@ -62,5 +79,39 @@ bool fake_hv_has_route(struct fake_hv *h, uint64_t addr, uint32_t data);
  */
 bool fake_hv_wait(struct fake_hv *h, int timeout_ms);
 void fake_hv_get_stats(struct fake_hv *h, struct fake_hv_stats *st);
+
+/*
+ * Interrupts delivered with this MSI message since the last call for it (fake_hv_irqs
+ * still counts them all).
+ */
+uint64_t fake_hv_take_irqs(struct fake_hv *h, uint64_t addr, uint32_t data);
+
+/*
+ * The ioeventfds registered now, in registration order but for removals (the last one
+ * takes a removed one's place): copies up to max of them to out and returns how many
+ * there are.
+ */
+unsigned int fake_hv_ioeventfds(struct fake_hv *h, struct fake_hv_ioeventfd *out,
+				unsigned int max);
+/* The MSI routes allocated now, lowest GSI first; like fake_hv_ioeventfds. */
+unsigned int fake_hv_routes(struct fake_hv *h, struct fake_hv_route *out, unsigned int max);
+
+/* At most limit MSI routes at a time (0, the default: no limit); msi_route_add: -ENOSPC. */
+void fake_hv_set_route_limit(struct fake_hv *h, unsigned int limit);
+
+/*
+ * Strict mode, for transport tests: fn(opaque, what) is told of every use of the hv ops
+ * that KVM tolerates or refuses but a correct transport never makes:
+ * - an MSI route updated or deleted that is not allocated,
+ * - an MSI route deleted while an irqfd is still attached to its GSI,
+ * - an irqfd attached to a GSI with no route, or to one that has an irqfd already,
+ * - an irqfd deassigned that is not the one attached to that GSI, or from a GSI with no
+ *   route.
+ * fn is called without the fake's lock held, from the thread that made the call, after
+ * the op did what it does without strict mode; it may abort the test. NULL: off (the
+ * default).
+ */
+void fake_hv_set_strict(struct fake_hv *h, void (*fn)(void *opaque, const char *what),
+			void *opaque);
 
 #endif
