@@ -6,6 +6,7 @@
  */
 #include "devices/i8042.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "lib/log.h"
@@ -56,13 +57,23 @@
 #define KBD_ID_2 0x83
 #define KBD_ID_2_XLATED 0x41 /* what the controller's translation makes of 0x83 */
 
-void i8042_init(struct i8042 *kbd, void (*on_reset)(void *opaque), void *opaque)
+/* Scan code set 2, what the keyboard sends. */
+#define SC2_EXTENDED 0xe0 /* prefix of the grey keys; the same in set 1 */
+#define SC2_BREAK 0xf0 /* prefix of a key's release; set 1 sets bit 7 instead */
+#define SC2_LCTRL 0x14
+#define SC2_LALT 0x11
+#define SC2_DELETE 0x71 /* after SC2_EXTENDED */
+#define SC1_BREAK 0x80
+
+void i8042_init(struct i8042 *kbd, struct irq_line irq, void (*on_reset)(void *opaque),
+		void *opaque)
 {
 	memset(kbd, 0, sizeof(*kbd));
 	pthread_mutex_init(&kbd->lock, NULL);
 	/* What PC firmware leaves behind: keyboard interrupt on, POST passed, translating. */
 	kbd->cmd_byte = CTR_KBDINT | CTR_SYS | CTR_XLATE;
 	kbd->outp = OUTP_RESET | OUTP_A20;
+	kbd->irq = irq;
 	kbd->on_reset = on_reset;
 	kbd->opaque = opaque;
 	kbd->status = STR_SYS | STR_UNLOCKED;
@@ -76,17 +87,50 @@ void i8042_destroy(struct i8042 *kbd)
 static void i8042_update_status(struct i8042 *kbd)
 {
 	kbd->status = STR_UNLOCKED | (kbd->cmd_byte & CTR_SYS ? STR_SYS : 0) |
-		      (kbd->last_was_cmd ? STR_CMDDAT : 0) | (kbd->out_full ? STR_OBF : 0);
+		      (kbd->last_was_cmd ? STR_CMDDAT : 0) | (kbd->count ? STR_OBF : 0);
 }
 
-/* Replace whatever waits in the output buffer with a new reply of n bytes. */
+/*
+ * IRQ 1 follows OBF while the command byte enables the keyboard interrupt. A new byte
+ * at the head while the line is already high lowers it first: the interrupt
+ * controllers take IRQ 1 on its rising edge, one per byte (Linux reads one byte per
+ * interrupt).
+ */
+static void i8042_update_irq(struct i8042 *kbd)
+{
+	int level = kbd->count && (kbd->cmd_byte & CTR_KBDINT);
+
+	if (kbd->fresh && kbd->irq_level && level) {
+		kbd->irq_level = 0;
+		irq_line_set(&kbd->irq, 0);
+	}
+	kbd->fresh = false;
+	if (level == kbd->irq_level)
+		return;
+	kbd->irq_level = level;
+	irq_line_set(&kbd->irq, level);
+}
+
+static void i8042_push(struct i8042 *kbd, uint8_t byte)
+{
+	if (kbd->count == I8042_FIFO_SIZE)
+		return;
+	if (!kbd->count)
+		kbd->fresh = true;
+	kbd->fifo[(kbd->head + kbd->count++) % I8042_FIFO_SIZE] = byte;
+}
+
+/*
+ * Replace whatever waits in the output buffer with a new reply of n bytes: controller
+ * replies, and the keyboard's answers to commands (a keyboard drops its own buffer
+ * when it gets a command).
+ */
 static void i8042_reply(struct i8042 *kbd, const uint8_t *bytes, unsigned int n)
 {
-	kbd->out_buf = bytes[0];
-	kbd->out_full = true;
-	kbd->queue_len = 0;
-	for (unsigned int i = 1; i < n && kbd->queue_len < I8042_QUEUE_SIZE; i++)
-		kbd->queue[kbd->queue_len++] = bytes[i];
+	kbd->head = kbd->count = 0;
+	kbd->set2_release = false;
+	for (unsigned int i = 0; i < n; i++)
+		i8042_push(kbd, bytes[i]);
 }
 
 static void i8042_reply1(struct i8042 *kbd, uint8_t byte)
@@ -96,19 +140,81 @@ static void i8042_reply1(struct i8042 *kbd, uint8_t byte)
 
 static uint8_t i8042_read_data(struct i8042 *kbd)
 {
-	uint8_t val = kbd->out_buf;
-
 	/* An empty buffer reads its last byte again, as the real latch does. */
-	if (!kbd->out_full)
-		return val;
-	if (kbd->queue_len) {
-		kbd->out_buf = kbd->queue[0];
-		kbd->queue_len--;
-		memmove(kbd->queue, kbd->queue + 1, kbd->queue_len);
-	} else {
-		kbd->out_full = false;
+	if (!kbd->count)
+		return kbd->last_read;
+	kbd->last_read = kbd->fifo[kbd->head];
+	kbd->head = (kbd->head + 1) % I8042_FIFO_SIZE;
+	if (--kbd->count)
+		kbd->fresh = true;
+	return kbd->last_read;
+}
+
+/*
+ * Set 2 to set 1, as the controller translates while CTR_XLATE is set: only the keys
+ * the keyboard here can type. A break prefix is swallowed and sets bit 7 of the code
+ * that follows.
+ */
+static uint8_t i8042_translate(uint8_t set2)
+{
+	static const uint8_t map[][2] = {
+		{ SC2_LCTRL, 0x1d },
+		{ SC2_LALT, 0x38 },
+		{ SC2_DELETE, 0x53 },
+	};
+
+	for (unsigned int i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i][0] == set2)
+			return map[i][1];
+	return set2;
+}
+
+/* A byte the keyboard sends, through the controller's translation when it is on. */
+static void i8042_key_byte(struct i8042 *kbd, uint8_t set2)
+{
+	uint8_t b;
+
+	if (!(kbd->cmd_byte & CTR_XLATE)) {
+		i8042_push(kbd, set2);
+		return;
 	}
-	return val;
+	if (set2 == SC2_BREAK) {
+		kbd->set2_release = true;
+		return;
+	}
+	b = i8042_translate(set2);
+	if (set2 != SC2_EXTENDED && kbd->set2_release) {
+		b |= SC1_BREAK;
+		kbd->set2_release = false;
+	}
+	i8042_push(kbd, b);
+}
+
+int i8042_send_ctrl_alt_del(struct i8042 *kbd)
+{
+	static const uint8_t keys[] = {
+		SC2_LCTRL, SC2_LALT, SC2_EXTENDED, SC2_DELETE, /* presses */
+		SC2_EXTENDED, SC2_BREAK, SC2_DELETE, SC2_BREAK, SC2_LALT, SC2_BREAK, SC2_LCTRL,
+	};
+	unsigned int need = sizeof(keys);
+	int ret = 0;
+
+	pthread_mutex_lock(&kbd->lock);
+	/* Room for all of it or nothing; translated, the three break prefixes vanish. */
+	if (kbd->cmd_byte & CTR_XLATE)
+		need -= 3;
+	if ((kbd->cmd_byte & CTR_KBDDIS) || !(kbd->cmd_byte & CTR_KBDINT)) {
+		ret = -EAGAIN;
+	} else if (I8042_FIFO_SIZE - kbd->count < need) {
+		ret = -ENOSPC;
+	} else {
+		for (unsigned int i = 0; i < sizeof(keys); i++)
+			i8042_key_byte(kbd, keys[i]);
+		i8042_update_status(kbd);
+		i8042_update_irq(kbd);
+	}
+	pthread_mutex_unlock(&kbd->lock);
+	return ret;
 }
 
 /* Returns true when the command pulsed the reset line. */
@@ -177,8 +283,8 @@ static bool i8042_command_data(struct i8042 *kbd, uint8_t cmd, uint8_t val)
 }
 
 /*
- * A byte for the keyboard. There is none, but Linux (unless dumbkbd) and firmware
- * expect an ACK to everything, and BAT success after a reset.
+ * A byte for the keyboard: it answers at once, ACK to everything (Linux unless dumbkbd,
+ * and firmware, expect that), BAT success after a reset.
  */
 static void i8042_keyboard_write(struct i8042 *kbd, uint8_t val)
 {
@@ -206,6 +312,7 @@ static void i8042_keyboard_write(struct i8042 *kbd, uint8_t val)
 static void i8042_finish(struct i8042 *kbd, bool reset)
 {
 	i8042_update_status(kbd);
+	i8042_update_irq(kbd);
 	pthread_mutex_unlock(&kbd->lock);
 	/* Outside the lock: the VMM may stop vCPUs or tear things down from here. */
 	if (reset && kbd->on_reset)

@@ -4,6 +4,7 @@
  * on_loop routes run on the VMM's event loop (control.h) and change the configuration
  * or the VM there; the others only read, under the controller's lock.
  */
+#include <errno.h>
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,11 +208,22 @@ static void instance_start(struct api_request *r, struct control *c)
 	api_reply(r, MHD_HTTP_NO_CONTENT, NULL);
 }
 
+/* The i8042's keyboard types Ctrl+Alt+Del; what follows is the guest's business. */
 static void send_ctrl_alt_del(struct api_request *r, struct control *c)
 {
-	if (api_need_vm(r, c, "SendCtrlAltDel"))
-		api_fail(r, MHD_HTTP_BAD_REQUEST, "SendCtrlAltDel: not supported: vqvm's i8042 "
-			 "has no keyboard to send it to (use reboot in the guest)");
+	int ret;
+
+	if (!api_need_vm(r, c, "SendCtrlAltDel"))
+		return;
+	ret = i8042_send_ctrl_alt_del(&c->vm->i8042);
+	if (ret == -EAGAIN)
+		api_fail(r, MHD_HTTP_BAD_REQUEST, "SendCtrlAltDel: the guest has not enabled "
+			 "its keyboard (i8042) or its interrupt");
+	else if (ret)
+		api_fail(r, MHD_HTTP_BAD_REQUEST, "SendCtrlAltDel: the guest has not read the "
+			 "keys sent before");
+	else
+		api_reply(r, MHD_HTTP_NO_CONTENT, NULL);
 }
 
 static void flush_metrics(struct api_request *r, struct control *c)

@@ -137,6 +137,7 @@ static int setup_devices(struct vm *vm, struct err *e)
 {
 	struct irq_line com1 = { .set_level = kvm_irq_line, .opaque = vm,
 				 .gsi = SERIAL_COM1_IRQ };
+	struct irq_line kbd = { .set_level = kvm_irq_line, .opaque = vm, .gsi = I8042_KBD_IRQ };
 	int out_fd = open_serial_output(vm, e);
 
 	if (out_fd == -2)
@@ -144,7 +145,7 @@ static int setup_devices(struct vm *vm, struct err *e)
 	serial_init(&vm->serial, com1, out_fd);
 	vm->serial.on_tx = watch_console;
 	vm->serial.on_tx_opaque = &vm->panic;
-	i8042_init(&vm->i8042, guest_reset, vm);
+	i8042_init(&vm->i8042, kbd, guest_reset, vm);
 	rtc_init(&vm->rtc);
 	if (pci_host_init(&vm->pci, &vm->pio, &vm->mmio))
 		return err_set(e, "cannot set up the PCI host bridge");
