@@ -8,7 +8,12 @@
 # (the jobs: bench/inner/blk.fio).
 #
 #   bench/blk.sh          (BENCH_RUNS=N, default 5; BENCH_FIO_RUNTIME=S seconds per job,
-#                          default 3, after a 1 s ramp; BENCH_MODE; see bench/lib.sh)
+#                          default 3, after a 1 s ramp; BENCH_MANAGED=0|1, default 1;
+#                          BENCH_MODE; see bench/lib.sh)
+#
+# BENCH_MANAGED=1 adds a "vqvm managed" column: the same disk, options and guest as
+# vqvm's, but given with --managed-disk (the management device's transport, guest driver
+# vqvm_mgmt) instead of as a virtio-pci function, with managed/pci ratios.
 #
 # The disk is build/bench/blk.img (256 MiB of random data, made once), passed with
 # tests/vm-run --blockdev: in the sandbox it is L1's virtio disk /dev/vdb (QEMU TCG's
@@ -36,13 +41,13 @@ bench_header "blk: fio on a virtio-blk disk, guest 1 vCPU, $memory MiB"
 echo "fio jobs: bench/inner/blk.fio, io_uring, direct=1, ${runtime}s each after a 1 s ramp"
 njobs=5
 per_run=$((3 * 60 + 3 * njobs * (runtime + 1) + 40))
-bench_run blk $((300 + runs * per_run * 2)) --memory "${memory}M" --cpus 1 \
+bench_run blk $((300 + runs * per_run * nvms)) --memory "${memory}M" --cpus 1 \
 	--blockdev "$tools" --blockdev "$img" \
 	--script "$here/guest/blk.sh" --add "$here/inner/blk.fio:/bench/blk.fio" \
 	--host-prog fio \
 	--vmm-cmd -- bash "$here/inner/blk.sh" --runs "$runs" --kernel @KERNEL@ --initrd @INITRD@ \
 	--memory "$memory" --vqvm "$vqvm" --qemu "$qemu" --disk "$img" --tools "$tools" \
-	--jobs "$here/inner/blk.fio" --runtime "$runtime" "${only_opt[@]}"
+	--jobs "$here/inner/blk.fio" --runtime "$runtime" "${impls_opt[@]}"
 bench_table "blk: fio in the guest (vqvm, QEMU) and natively where they run" 1 \
 	"4k randread QD1|randread-4k-qd1.iops|IOPS|1|higher" \
 	"4k randread QD32|randread-4k-qd32.iops|IOPS|1|higher" \

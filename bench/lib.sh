@@ -51,9 +51,22 @@ sandbox)
 esac
 qemu=$(command -v qemu-system-x86_64 || echo none)
 mkdir -p "$out_dir"
-# BENCH_ONLY="vqvm qemu" (some of native, vqvm, qemu): run only those (for debugging).
+# BENCH_ONLY="vqvm qemu" (some of native, vqvm, qemu; blk and net also managed): run
+# only those (for debugging).
 only_opt=()
 [ -z "${BENCH_ONLY:-}" ] || only_opt=(--only "$BENCH_ONLY")
+# blk and net: BENCH_MANAGED=1 (default) also measures vqvm with the device on the
+# management device ("managed": --managed-disk / --managed-net, guest driver vqvm_mgmt
+# loaded) next to the virtio-pci one; 0 leaves that column out. impls_opt is their --only,
+# nvms the number of guests booted per run (for the timeout).
+case "${BENCH_MANAGED:-1}" in
+0) impls="native vqvm qemu" ;;
+1) impls="native vqvm managed qemu" ;;
+*) die "BENCH_MANAGED wants 0 or 1, got '$BENCH_MANAGED'" ;;
+esac
+impls=${BENCH_ONLY:-$impls}
+impls_opt=(--only "$impls")
+nvms=$(echo "$impls" | wc -w)
 
 # vm-run options every benchmark needs: the inner scripts, vqvm, QEMU (with their shared
 # libraries) and the firmware QEMU's microvm loads (qboot as bios-microvm.bin, and the
@@ -68,9 +81,10 @@ fi
 
 # bench_tools: $tools = a private copy of build/images/tools.ext4 (fio, iperf3), for
 # vm-run --blockdev: the sandbox's QEMU locks its disk images, and VM tests running at
-# the same time use the original.
+# the same time use the original; one copy per benchmark, so that blk and net can run
+# at the same time (build/bench/tools-blk.ext4, tools-net.ext4).
 bench_tools() {
-	tools=$out_dir/tools.ext4
+	tools=$out_dir/tools-$prog_name.ext4
 	if [ ! -f "$tools" ] || [ "$images/tools.ext4" -nt "$tools" ]; then
 		cp "$images/tools.ext4" "$tools.tmp"
 		mv -f "$tools.tmp" "$tools"
@@ -138,10 +152,13 @@ bench_run() {
 }
 
 # bench_table TITLE WITH_NATIVE SPEC...: the table of medians from $log, printed and saved
-# as build/bench/NAME.table. SPEC is "label|metric|unit|divisor|higher or lower is better".
+# as build/bench/NAME.table. SPEC is "label|metric|unit|divisor|higher or lower is better"
+# with an optional "|vqvm-only" (QEMU's cell says n/a: it has no such thing).
 # A cell is the median of the runs that worked, "(k/N)" when only k of N did, FAILED when
 # none did; a ratio needs both medians. "paired": the median of the per-run vqvm/QEMU
-# ratios (runs where both worked).
+# ratios (runs where both worked). When the log has results of the impl "managed" (vqvm
+# with the device on the management device instead of virtio-pci, BENCH_MANAGED), the
+# table also has its column, managed/vqvm (ratio of medians) and its paired ratio.
 bench_table() {
 	local title=$1 native=$2
 	shift 2
@@ -179,12 +196,12 @@ bench_table() {
 		# The median over runs of vqvm/QEMU within the same run (the two ran minutes
 		# apart at most): less exposed than the ratio of medians to load that changes
 		# during the benchmark. "-" without a run where both worked.
-		function paired(metric,   i, j, k, t, a, r) {
+		function paired(metric, x, y,   i, j, k, t, a, r) {
 			k = 0
-			for (i = 1; i <= n["vqvm" SUBSEP metric]; i++) {
-				r = runof["vqvm" SUBSEP metric, i]
-				if ((("qemu" SUBSEP metric SUBSEP r) in byrun) && byrun["qemu", metric, r] != 0)
-					a[++k] = val["vqvm" SUBSEP metric, i] / byrun["qemu", metric, r]
+			for (i = 1; i <= n[x SUBSEP metric]; i++) {
+				r = runof[x SUBSEP metric, i]
+				if (((y SUBSEP metric SUBSEP r) in byrun) && byrun[y, metric, r] != 0)
+					a[++k] = val[x SUBSEP metric, i] / byrun[y, metric, r]
 			}
 			if (k == 0) return "-"
 			for (i = 2; i <= k; i++)
@@ -199,20 +216,26 @@ bench_table() {
 				val[key, ++n[key]] = f[5] + 0
 				runof[key, n[key]] = f[3]
 				byrun[f[2], f[4], f[3]] = f[5] + 0
+				if (f[2] == "managed") managed = 1
 			}
 			FS = "|"
-			fmtline = native ? "| %-28s | %14s | %14s | %14s | %11s | %9s | %-20s | %9s |\n" : "| %-28s | %14s | %14s | %9s | %-20s | %9s |\n"
+			fmtline = native ? "| %-28s | %14s | %14s | %14s | %11s | %9s | %-20s | %9s |" : "| %-28s | %14s | %14s | %9s | %-20s | %9s |"
 			if (native) {
 				printf fmtline, "metric", "native", "vqvm", "QEMU", "vqvm/native", "vqvm/QEMU", "vqvm vs QEMU", "paired"
-				printf "|%s|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------------", "----------------", "----------------", "----------------", "-------------", "-----------", "----------------------", "-----------"
+				if (managed) printf " %14s | %12s | %12s |", "vqvm managed", "managed/pci", "paired m/pci"
+				printf "\n|%s|%s|%s|%s|%s|%s|%s|%s|", "------------------------------", "----------------", "----------------", "----------------", "-------------", "-----------", "----------------------", "-----------"
 			} else {
 				printf fmtline, "metric", "vqvm", "QEMU", "vqvm/QEMU", "vqvm vs QEMU", "paired"
-				printf "|%s|%s|%s|%s|%s|%s|\n", "------------------------------", "----------------", "----------------", "-----------", "----------------------", "-----------"
+				if (managed) printf " %14s | %12s | %12s |", "vqvm managed", "managed/pci", "paired m/pci"
+				printf "\n|%s|%s|%s|%s|%s|%s|", "------------------------------", "----------------", "----------------", "-----------", "----------------------", "-----------"
 			}
+			if (managed) printf "%s|%s|%s|", "----------------", "--------------", "--------------"
+			printf "\n"
 		}
 		{
 			label = $1 " (" $3 ")"; metric = $2; div = $4 + 0; better = $5
 			v = med("vqvm", metric, div); q = med("qemu", metric, div); nv = med("native", metric, div)
+			qc = ($6 == "vqvm-only") ? "n/a" : cell("qemu", metric, div)
 			vs = "-"
 			if (v != "" && q != "" && q != 0) {
 				d = (v / q - 1) * 100
@@ -220,9 +243,14 @@ bench_table() {
 				vs = sprintf("%+.0f%% (%s)", d, (d > -3 && d < 3) ? "about same" : good ? "vqvm better" : "QEMU better")
 			}
 			if (native)
-				printf fmtline, label, cell("native", metric, div), cell("vqvm", metric, div), cell("qemu", metric, div), ratio(v, nv), ratio(v, q), vs, paired(metric)
+				printf fmtline, label, cell("native", metric, div), cell("vqvm", metric, div), qc, ratio(v, nv), ratio(v, q), vs, paired(metric, "vqvm", "qemu")
 			else
-				printf fmtline, label, cell("vqvm", metric, div), cell("qemu", metric, div), ratio(v, q), vs, paired(metric)
+				printf fmtline, label, cell("vqvm", metric, div), qc, ratio(v, q), vs, paired(metric, "vqvm", "qemu")
+			if (managed) {
+				mv = med("managed", metric, div)
+				printf " %14s | %12s | %12s |", cell("managed", metric, div), ratio(mv, v), paired(metric, "managed", "vqvm")
+			}
+			printf "\n"
 		}'
 	} | tee "$out_dir/$prog_name.table"
 }

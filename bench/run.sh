@@ -4,7 +4,7 @@
 # make bench: the boot, block and network benchmarks one after the other (each also runs
 # alone: bench/boot.sh, bench/blk.sh, bench/net.sh), then all their tables once more.
 #
-#   bench/run.sh [boot|blk|net]...     (default: all three)
+#   bench/run.sh [boot|blk|net|tvq|hotplug]...     (default: all of them)
 #
 # BENCH_RUNS=N runs each measurement N times (default 5) and reports medians; the other
 # knobs are in each script's header and in docs/benchmarks.md.
@@ -13,9 +13,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out_dir=$(cd "$here/.." && pwd)/build/bench
 benches=("$@")
-[ ${#benches[@]} -gt 0 ] || benches=(boot blk net tvq)
+[ ${#benches[@]} -gt 0 ] || benches=(boot blk net tvq hotplug)
 for b in "${benches[@]}"; do
-	case "$b" in boot | blk | net | tvq) ;; *) echo "run.sh: unknown benchmark '$b' (boot, blk, net, tvq)" >&2; exit 2 ;; esac
+	case "$b" in boot | blk | net | tvq | hotplug) ;; *) echo "run.sh: unknown benchmark '$b' (boot, blk, net, tvq, hotplug)" >&2; exit 2 ;; esac
 done
 
 start=$SECONDS

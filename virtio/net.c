@@ -16,7 +16,11 @@
  *   NET_RX_CHAIN_IOV buffers are returned unused (used length 0; Linux counts them as
  *   length errors) and the queue goes on.
  * - RX reads go to a device-side buffer, one read in flight per queue, and only while
- *   the guest has posted buffers (or chains are held). When the ring runs dry,
+ *   the guest has posted buffers (or chains are held). When a read (or a POLLIN wait)
+ *   completes, the packets queued behind it are read at once on the loop thread with
+ *   non-blocking reads, each delivered before the next is read, up to NET_RX_BATCH
+ *   per completion; at the bound or at -EAGAIN an io_uring read takes over (waiting for
+ *   the next packet; other queues on the loop get their turn). When the ring runs dry,
  *   notifications are re-enabled and nothing is read until the guest kicks: no polling
  *   of a TAP whose packets we could not deliver, and packets wait in the TAP's queue,
  *   where the host's qdisc and TCP see the back pressure. A packet already read waits
@@ -31,7 +35,8 @@
  * - Writes per TX queue are limited to the queue size in flight, as in blk; a write
  *   the TAP refuses (-EIO: the TAP is down) is counted, the chain completed.
  * - Interrupts: one vq_should_notify decision per kick for what it completed, one per
- *   write completion and one per packet received. Event idx coalesces the rest.
+ *   write completion and one per batch of packets received. Event idx coalesces the
+ *   rest.
  * - VQ_PAIRS_SET detaches the TAP queues of the pairs it disables and attaches those
  *   it enables, so the kernel steers no traffic to a queue nobody reads; a packet a
  *   disabled pair's read returns anyway is dropped.
@@ -61,6 +66,7 @@
 #define NET_RX_MAX_HELD 128    /* RX chains one packet may span (1.5 KiB each: 64 KiB) */
 #define NET_RX_BUF (NET_HDR_LEN + NET_MAX_FRAME)
 #define NET_RX_RETRY_MS 100
+#define NET_RX_BATCH 32        /* reads per completion before the loop gets a turn */
 #define NET_CTRL_MAX_IOV 64
 
 #define NET_WARN_BURST 5    /* warnings per queue per window... */
@@ -867,11 +873,56 @@ static void net_rx_submit(struct net_queue *q, enum net_rx_state state)
 	q->in_flight++;
 }
 
-/* Deliver what waits, then read the next packet if the guest has room for it. */
-static void net_rx_run(struct net_queue *q)
+static void net_rx_read_done(struct net_queue *q, int res);
+
+/* Room for another packet and nothing in flight: the conditions for reading one. */
+static bool net_rx_can_read(struct net_queue *q)
+{
+	return q->rx_state == RX_IDLE && !q->pending && net_pair_enabled(q) &&
+	       net_rx_have_buffers(q);
+}
+
+/*
+ * After a read completed (or POLLIN): read more packets right here, non-blocking, and
+ * deliver each, up to NET_RX_BATCH reads, while the guest has room. It ends at a
+ * packet waiting for buffers, with the ring dry (kicks on again), on an error
+ * (back-off), at -EAGAIN or at the bound; the last two hand over to an io_uring read
+ * as after a kick: it waits for the next packet, and at the bound it lets the loop's
+ * other work have its turn first.
+ */
+static void net_rx_drain(struct net_queue *q)
+{
+	for (unsigned int n = 0; net_rx_can_read(q); n++) {
+		ssize_t res;
+
+		if (n == NET_RX_BATCH) {
+			net_rx_submit(q, RX_READING);
+			return;
+		}
+		STAT_ADD(q, reads, 1);
+		res = read(q->fd, q->buf, NET_RX_BUF);
+		if (res < 0 && (errno == EAGAIN || errno == EINTR)) {
+			net_rx_submit(q, RX_READING);
+			return;
+		}
+		/* As a completion's res; net_rx_read_done checks the length. */
+		net_rx_read_done(q, res < 0 ? -errno : (int)MIN(res, (ssize_t)INT32_MAX));
+		if (q->pending)
+			net_rx_deliver(q);
+	}
+}
+
+/*
+ * Deliver what waits, then read the next packet if the guest has room for it: through
+ * io_uring after a kick, or with drain (a read or POLLIN just completed, more packets
+ * are likely queued) at once with net_rx_drain. One interrupt decision for it all.
+ */
+static void net_rx_run(struct net_queue *q, bool drain)
 {
 	if (!q->pending || net_rx_deliver(q)) {
-		if (q->rx_state == RX_IDLE && net_pair_enabled(q) && net_rx_have_buffers(q))
+		if (drain)
+			net_rx_drain(q);
+		else if (net_rx_can_read(q))
 			net_rx_submit(q, RX_READING);
 	}
 	net_notify(q);
@@ -939,9 +990,9 @@ static void net_rx_done(struct evloop_op *op, int res, bool more)
 		net_rx_read_done(q, res);
 	else if (state == RX_POLLING && net_poll_failed(res))
 		net_rx_failed(q, res < 0 ? res : -EIO);
-	/* RX_BACKOFF: the timer ran out, read again. */
+	/* RX_BACKOFF: the timer ran out, read again (through io_uring, not drained). */
 	if (q->rx_state == RX_IDLE)
-		net_rx_run(q);
+		net_rx_run(q, state != RX_BACKOFF);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -1005,7 +1056,7 @@ static void net_start_call(void *arg);
 static void net_rx_resume(struct net_queue *rx, const struct net_queue *ctrl)
 {
 	if (net_queue_loop(rx) == net_queue_loop(ctrl)) {
-		net_rx_run(rx);
+		net_rx_run(rx, false);
 	} else if (!rx->start_queued) {
 		rx->start_queued = true;
 		evloop_call(net_queue_loop(rx), &rx->start_call, net_start_call, rx);
@@ -1155,7 +1206,7 @@ static void net_process(struct net_queue *q)
 {
 	switch (q->kind) {
 	case NQ_RX:
-		net_rx_run(q);
+		net_rx_run(q, false);
 		break;
 	case NQ_TX:
 		net_tx_process(q);

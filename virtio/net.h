@@ -26,11 +26,13 @@
  *   device-writable buffers is dropped and counted; the chain is completed (used length
  *   0) and the device goes on.
  * - RX: read from the TAP only while the guest has posted receive buffers: one read per
- *   rx queue into a device-side buffer of NET_HDR_LEN + NET_MAX_FRAME bytes, then the
- *   packet is copied into one chain (or, with MRG_RXBUF, as many chains as it needs,
- *   num_buffers saying how many). A packet that does not fit waits, not dropped, until
- *   the guest posts more buffers and kicks; without MRG_RXBUF a packet larger than the
- *   posted chain is dropped and counted, and the chain is kept for the next one.
+ *   rx queue at a time into a device-side buffer of NET_HDR_LEN + NET_MAX_FRAME bytes,
+ *   then the packet is copied into one chain (or, with MRG_RXBUF, as many chains as it
+ *   needs, num_buffers saying how many). The packets queued behind a completed read
+ *   are read and delivered in the same batch (bounded), with one interrupt decision.
+ *   A packet that does not fit waits, not dropped, until the guest posts more buffers
+ *   and kicks; without MRG_RXBUF a packet larger than the posted chain is dropped and
+ *   counted, and the chain is kept for the next one.
  * - At activation the TAP's offloads follow what the guest negotiated to receive
  *   (net_tap_offloads), and of a multi-queue TAP only pair 0 stays attached until the
  *   driver sends VQ_PAIRS_SET (the kernel steers to attached queues only); reset
@@ -112,7 +114,8 @@ struct net_stats {
 	uint64_t rx_packets, rx_bytes; /* frames given to the guest */
 	uint64_t rx_dropped;           /* did not fit the guest's buffers, or queue disabled */
 	uint64_t rx_errors;            /* bad packet or read error from the TAP */
-	uint64_t rx_reads;             /* reads submitted to the TAP */
+	uint64_t rx_reads;             /* reads submitted to the TAP (io_uring, and the
+					* non-blocking ones of a batch) */
 	uint64_t ctrl_ok, ctrl_err;    /* control commands acknowledged OK / ERR */
 	struct stats_hist tx_latency;  /* popped to the TAP write's completion (written or
 					* failed; not the dropped ones) */

@@ -153,7 +153,10 @@ static int add_i8042(void *fdt)
 		FDT_SPACE_IO, I8042_CMD_PORT, 0, 1,
 	};
 
-	/* vqvm's i8042 only implements the reset line, so no standard binding fits. */
+	/*
+	 * vqvm's i8042 is the reset line and a keyboard port (IRQ 1) that only ever sends
+	 * Ctrl+Alt+Del, with no aux port: no standard binding fits.
+	 */
 	TRY(fdt_begin_node(fdt, "i8042@60"));
 	TRY(fdt_property_string(fdt, "compatible", "vqvm,i8042"));
 	TRY(prop_cells(fdt, "reg", reg, 8));

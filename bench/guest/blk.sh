@@ -9,6 +9,9 @@ find_dev() {
 		[ "$(cat "$d/serial" 2>/dev/null)" = "$1" ] && echo "/dev/${d##*/}"
 	done
 }
+# A managed disk (bench.sh's "managed" column) appears once vqvm_mgmt has probed: wait.
+i=0
+while [ $i -lt 100 ] && [ -z "$(find_dev data)" ]; do sleep 0.1; i=$((i + 1)); done
 data=$(find_dev data)
 tools=$(find_dev tools)
 if [ -z "$data" ] || [ -z "$tools" ]; then

@@ -19,6 +19,9 @@ for w in $(cat /proc/cmdline); do
 	case "$w" in bench.time=*) t=${w#bench.time=} ;; esac
 done
 ip link set lo up
+# A managed net device (net.sh's "managed" column) appears once vqvm_mgmt has probed: wait.
+i=0
+while [ $i -lt 100 ] && [ ! -e /sys/class/net/eth0 ]; do sleep 0.1; i=$((i + 1)); done
 ip link set eth0 up
 ip addr add 10.77.0.2/24 dev eth0
 up=0

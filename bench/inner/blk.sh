@@ -8,10 +8,12 @@
 # Each run: the fio jobs natively on DEV, then in a guest of vqvm and one of QEMU microvm
 # (the guest script, bench/guest/blk.sh, is in the initrd) with DEV as the guest's
 # virtio-blk disk "data", opened O_DIRECT (vqvm cache=none; QEMU cache=none,aio=io_uring),
-# and the tools disk (fio) as "tools"; the order rotates from run to run.
+# and the tools disk (fio) as "tools"; with "managed" in --only also in a vqvm guest with
+# DEV as a managed disk (--managed-disk, the guest driver vqvm_mgmt loaded); the order
+# rotates from run to run.
 . "$(dirname "$0")/lib.sh"
 
-only="native vqvm qemu" runs=5 kernel= initrd= memory=256 vqvm= qemu=none disk= tools= jobs= runtime=3
+only="native vqvm managed qemu" runs=5 kernel= initrd= memory=256 vqvm= qemu=none disk= tools= jobs= runtime=3
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--runs) runs=$2 ;;
@@ -89,6 +91,13 @@ for ((run = 1; run <= runs; run++)); do
 			run_vm vqvm "$run" "$vqvm" run --kernel "$kernel" --initrd "$initrd" --cpus 1 \
 				--memory "${memory}M" --serial stdio --cmdline "bench.runtime=$runtime" \
 				--disk "path=$tools,readonly,id=tools" --disk "path=$disk,cache=none,id=data"
+			;;
+		managed)
+			# The same disk and options on the management device (the guest's /init
+			# loads vqvm_mgmt.ko: vqvm.mgmt=load); the tools disk stays virtio-pci.
+			run_vm managed "$run" "$vqvm" run --kernel "$kernel" --initrd "$initrd" --cpus 1 \
+				--memory "${memory}M" --serial stdio --cmdline "bench.runtime=$runtime vqvm.mgmt=load" \
+				--disk "path=$tools,readonly,id=tools" --managed-disk "path=$disk,cache=none,id=data"
 			;;
 		qemu)
 			if [ "$qemu" = none ]; then

@@ -8,11 +8,12 @@
 # Each run: iperf3 natively over loopback (client and server both here), then from a
 # guest of vqvm and one of QEMU microvm (virtio-net on the TAP NAME, whose host side
 # runs the iperf3 server: bench/inner/net-setup.sh; the guest script bench/guest/net.sh
-# is in the initrd); the order rotates from run to run. Tests: TCP guest->host (tx),
+# is in the initrd), and with "managed" in --only one of vqvm with the same TAP as a
+# managed net device (--managed-net, guest driver vqvm_mgmt); the order rotates. Tests: TCP guest->host (tx),
 # host->guest (rx, iperf3 -R), UDP with 64-byte datagrams at full speed (-b 0) both ways.
 . "$(dirname "$0")/lib.sh"
 
-only="native vqvm qemu" runs=5 kernel= initrd= memory=256 vqvm= qemu=none tools= tap= time=3
+only="native vqvm managed qemu" runs=5 kernel= initrd= memory=256 vqvm= qemu=none tools= tap= time=3
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--runs) runs=$2 ;;
@@ -106,6 +107,13 @@ for ((run = 1; run <= runs; run++)); do
 			run_vm vqvm "$run" "$vqvm" run --kernel "$kernel" --initrd "$initrd" --cpus 1 \
 				--memory "${memory}M" --serial stdio --cmdline "bench.time=$time" \
 				--disk "path=$tools,readonly,id=tools" --net "tap=$tap,mac=$MAC"
+			;;
+		managed)
+			# The same TAP and MAC on the management device (the guest's /init loads
+			# vqvm_mgmt.ko: vqvm.mgmt=load).
+			run_vm managed "$run" "$vqvm" run --kernel "$kernel" --initrd "$initrd" --cpus 1 \
+				--memory "${memory}M" --serial stdio --cmdline "bench.time=$time vqvm.mgmt=load" \
+				--disk "path=$tools,readonly,id=tools" --managed-net "tap=$tap,mac=$MAC"
 			;;
 		qemu)
 			if [ "$qemu" = none ]; then

@@ -1040,6 +1040,247 @@ Test(net, rx_buffers_posted_before_driver_ok)
 	wait_used(&d[0], 1);
 }
 
+/* ---- receive batches ---- */
+
+static void loop_sync(unsigned int q);
+
+/* n packets of len[i] bytes (seeds seed0, seed0 + 1, ...) queued on the host end. */
+static void send_packets(unsigned int n, uint32_t seed0, const uint32_t *len)
+{
+	struct virtio_net_hdr_mrg_rxbuf h = hdr(0, 0, 0, 0, 0, 0);
+
+	for (unsigned int i = 0; i < n; i++)
+		peer_send(peer[0], &h, seed0 + i, len[i]);
+}
+
+/* The packet in rx buffer i (RX_AREA + i * 0x1000, one chain each) is seed's, len bytes. */
+static void check_rx(const struct drv *d, unsigned int used, unsigned int i, uint32_t seed,
+		     uint32_t len)
+{
+	struct vring_used_elem e = drv_used_elem(d, used);
+
+	cr_assert_eq(e.id, i, "used %u: chain %u, want %u", used, e.id, i);
+	cr_assert_eq(e.len, NET_HDR_LEN + len, "used %u: %u bytes, want %u", used, e.len,
+		     NET_HDR_LEN + len);
+	cr_assert_eq(le16toh(guest_hdr(RX_AREA + i * 0x1000ULL)->num_buffers), 1);
+	cr_assert(is_pattern(gp(RX_AREA + i * 0x1000ULL + NET_HDR_LEN), seed, len),
+		  "used %u: packet %u's bytes", used, seed);
+}
+
+static unsigned int queued_bytes(void)
+{
+	int queued = 0;
+
+	cr_assert_eq(ioctl(devfd[0], SIOCINQ, &queued), 0);
+	return (unsigned int)queued;
+}
+
+/*
+ * Packets queued on the TAP when the read completes are read in the same batch, in
+ * order, with one interrupt for all of them.
+ */
+Test(net, rx_batch_delivers_queued_packets_with_one_interrupt)
+{
+	uint32_t len[10];
+	struct drv d[3];
+
+	dev = create_pairs(1);
+	start(d, F_BASE);
+	loop_sync(0);
+	for (int i = 0; i < 16; i++)
+		add_rx(&d[0], RX_AREA + i * 0x1000ULL, 1526);
+	for (int i = 0; i < 10; i++)
+		len[i] = 60 + 100 * i;
+	send_packets(10, 20, len);
+	kick(&d[0]);
+	wait_used(&d[0], 10);
+	for (unsigned int i = 0; i < 10; i++)
+		check_rx(&d[0], i, i, 20 + i, len[i]);
+	usleep(20000);
+	cr_assert_eq(atomic_load(&tr_counts.irqs[0]), 1, "one interrupt for the batch");
+	cr_assert_eq(stats().rx_packets, 10);
+	/* The batch ended at -EAGAIN: the next packet comes through the read that waits. */
+	send_packets(1, 40, len);
+	wait_used(&d[0], 11);
+	check_rx(&d[0], 10, 10, 40, len[0]);
+	wait_irqs(0, 2);
+}
+
+/* More packets than one batch reads: the rest follow, in order, without a kick. */
+Test(net, rx_batch_is_bounded_and_continues)
+{
+	uint32_t len[50];
+	struct drv d[3];
+
+	dev = create_pairs(1);
+	start(d, F_BASE);
+	loop_sync(0);
+	for (int i = 0; i < 60; i++)
+		add_rx(&d[0], RX_AREA + i * 0x1000ULL, 1526);
+	for (int i = 0; i < 50; i++)
+		len[i] = 64 + i;
+	send_packets(50, 100, len);
+	kick(&d[0]);
+	wait_used(&d[0], 50);
+	for (unsigned int i = 0; i < 50; i++)
+		check_rx(&d[0], i, i, 100 + i, len[i]);
+	usleep(20000);
+	cr_assert_geq(atomic_load(&tr_counts.irqs[0]), 2, "the bound gives the loop a turn");
+	cr_assert_leq(atomic_load(&tr_counts.irqs[0]), 3, "an interrupt per batch, not per packet");
+	cr_assert_eq(stats().rx_packets, 50);
+}
+
+/*
+ * The batch stops when the guest's buffers run out: nothing more is read (the rest
+ * waits in the TAP, no busy loop) until the guest posts buffers and kicks.
+ */
+Test(net, rx_batch_stops_without_buffers_and_resumes_on_kick)
+{
+	uint32_t len[6] = { 100, 200, 300, 400, 500, 600 };
+	struct drv d[3];
+
+	dev = create_pairs(1);
+	start(d, F_BASE);
+	loop_sync(0);
+	for (int i = 0; i < 3; i++)
+		add_rx(&d[0], RX_AREA + i * 0x1000ULL, 1526);
+	send_packets(6, 1, len);
+	kick(&d[0]);
+	wait_used(&d[0], 3);
+	usleep(50000);
+	cr_assert_eq(drv_used_idx(&d[0]), 3);
+	cr_assert_eq(stats().rx_reads, 3, "nothing read without buffers");
+	/* SIOCINQ on a SOCK_SEQPACKET socket: all the bytes queued. */
+	cr_assert_eq(queued_bytes(), 3 * NET_HDR_LEN + 400 + 500 + 600,
+		     "the other packets wait in the TAP");
+	for (unsigned int i = 0; i < 3; i++)
+		check_rx(&d[0], i, i, 1 + i, len[i]);
+	for (int i = 3; i < 6; i++)
+		add_rx(&d[0], RX_AREA + i * 0x1000ULL, 1526);
+	kick(&d[0]);
+	wait_used(&d[0], 6);
+	for (unsigned int i = 3; i < 6; i++)
+		check_rx(&d[0], i, i, 1 + i, len[i]);
+	cr_assert_eq(stats().rx_packets, 6);
+	cr_assert_eq(stats().rx_dropped, 0);
+}
+
+/* Without MRG_RXBUF a packet too large for the buffer is dropped inside a batch. */
+Test(net, rx_batch_drops_an_oversized_packet_and_goes_on)
+{
+	uint32_t len[3] = { 100, 2000, 200 };
+	uint8_t *area = gp(RX_AREA);
+	struct drv d[3];
+
+	dev = create_pairs(1);
+	start(d, F_BASE);
+	loop_sync(0);
+	memset(area, 0xaa, 0x3000);
+	for (int i = 0; i < 3; i++)
+		add_rx(&d[0], RX_AREA + i * 0x1000ULL, 1526);
+	send_packets(3, 1, len);
+	kick(&d[0]);
+	wait_used(&d[0], 2);
+	wait_stat(rx_dropped, 1);
+	check_rx(&d[0], 0, 0, 1, 100);
+	check_rx(&d[0], 1, 1, 3, 200);
+	for (int i = 0x2000; i < 0x3000; i++)
+		cr_assert_eq(area[i], 0xaa, "byte %#x of the unused buffer written", i);
+	usleep(20000);
+	cr_assert_eq(drv_used_idx(&d[0]), 2);
+	cr_assert_eq(atomic_load(&tr_counts.irqs[0]), 1);
+}
+
+/*
+ * With MRG_RXBUF: packets spanning several chains in one batch; a packet that needs more
+ * chains than are posted waits with the chains held, and the packets behind it stay
+ * in the TAP until the guest posts more and kicks. Order is kept throughout.
+ */
+Test(net, rx_batch_mergeable_waits_for_buffers_mid_batch)
+{
+	struct virtio_net_hdr_mrg_rxbuf h = hdr(0, 0, 0, 0, 0, 0);
+	struct drv d[3];
+
+	dev = create_pairs(1);
+	start(d, F_MRG);
+	loop_sync(0);
+	for (int i = 0; i < 6; i++)
+		add_rx(&d[0], RX_AREA + i * 0x1000ULL, 1526);
+	peer_send(peer[0], &h, 1, 100);  /* chain 0 */
+	peer_send(peer[0], &h, 2, 4000); /* chains 1..3 */
+	peer_send(peer[0], &h, 3, 4000); /* needs 3, 2 posted: waits */
+	peer_send(peer[0], &h, 4, 150);
+	kick(&d[0]);
+	wait_used(&d[0], 4);
+	usleep(50000);
+	cr_assert_eq(drv_used_idx(&d[0]), 4, "the third packet waits");
+	cr_assert_eq(stats().rx_reads, 3, "the fourth is not read yet");
+	cr_assert_eq(le16toh(guest_hdr(RX_AREA)->num_buffers), 1);
+	cr_assert(is_pattern(gp(RX_AREA + NET_HDR_LEN), 1, 100));
+	cr_assert_eq(le16toh(guest_hdr(RX_AREA + 0x1000)->num_buffers), 3);
+	cr_assert(is_pattern(gp(RX_AREA + 0x1000 + NET_HDR_LEN), 2, 1526 - NET_HDR_LEN));
+	for (int i = 6; i < 8; i++)
+		add_rx(&d[0], RX_AREA + i * 0x1000ULL, 1526);
+	kick(&d[0]);
+	wait_used(&d[0], 8);
+	for (unsigned int i = 4; i < 7; i++)
+		cr_assert_eq(drv_used_elem(&d[0], i).id, i);
+	cr_assert_eq(le16toh(guest_hdr(RX_AREA + 0x4000)->num_buffers), 3);
+	cr_assert(is_pattern(gp(RX_AREA + 0x4000 + NET_HDR_LEN), 3, 1526 - NET_HDR_LEN));
+	cr_assert_eq(drv_used_elem(&d[0], 7).id, 7);
+	cr_assert_eq(drv_used_elem(&d[0], 7).len, NET_HDR_LEN + 150);
+	cr_assert_eq(le16toh(guest_hdr(RX_AREA + 0x7000)->num_buffers), 1);
+	cr_assert(is_pattern(gp(RX_AREA + 0x7000 + NET_HDR_LEN), 4, 150));
+	cr_assert_eq(stats().rx_packets, 4);
+	cr_assert_eq(stats().rx_dropped, 0);
+}
+
+/*
+ * A reset while a batch stopped on a packet waiting for buffers: that packet is dropped,
+ * the ones behind it stay in the TAP, nothing is written to guest memory after the
+ * reset, and set up again the device delivers the rest in order.
+ */
+Test(net, rx_reset_in_the_middle_of_a_batch)
+{
+	struct virtio_net_hdr_mrg_rxbuf h = hdr(0, 0, 0, 0, 0, 0);
+	uint8_t *area = gp(RX_AREA);
+	struct drv d[3];
+
+	dev = create_pairs(1);
+	start(d, F_MRG);
+	loop_sync(0);
+	memset(area, 0xaa, 0x8000);
+	for (int i = 0; i < 2; i++)
+		add_rx(&d[0], RX_AREA + i * 0x1000ULL, 1526);
+	peer_send(peer[0], &h, 1, 100);
+	peer_send(peer[0], &h, 2, 4000); /* needs 3 chains, 1 left: waits */
+	peer_send(peer[0], &h, 3, 200);
+	peer_send(peer[0], &h, 4, 300);
+	kick(&d[0]);
+	wait_used(&d[0], 1);
+	wait_stat(rx_reads, 2);
+	dev->ops->reset(dev);
+	cr_assert_eq(stats().rx_dropped, 1, "the waiting packet went with the reset");
+	cr_assert_eq(drv_used_idx(&d[0]), 1);
+	for (int i = 0x1000; i < 0x8000; i++)
+		cr_assert_eq(area[i], 0xaa, "byte %#x written", i);
+	/* The old ring is gone: buffers posted there, and a kick, move nothing. */
+	add_rx(&d[0], RX_AREA + 0x2000, 1526);
+	kick(&d[0]);
+	usleep(50000);
+	for (int i = 0x1000; i < 0x8000; i++)
+		cr_assert_eq(area[i], 0xaa, "byte %#x written after the reset", i);
+	cr_assert_eq(stats().rx_reads, 2);
+	start(d, F_MRG);
+	for (int i = 0; i < 2; i++)
+		add_rx(&d[0], RX_AREA + 0x4000 + i * 0x1000ULL, 1526);
+	kick(&d[0]);
+	wait_used(&d[0], 2);
+	cr_assert(is_pattern(gp(RX_AREA + 0x4000 + NET_HDR_LEN), 3, 200));
+	cr_assert(is_pattern(gp(RX_AREA + 0x5000 + NET_HDR_LEN), 4, 300));
+	cr_assert_eq(stats().rx_packets, 3);
+}
+
 /* A malformed ring asks for a reset, once. */
 Test(net, broken_ring_asks_for_reset)
 {
