@@ -8,7 +8,12 @@
 # reported as datagrams received per second.
 #
 #   bench/net.sh          (BENCH_RUNS=N, default 5; BENCH_NET_TIME=S seconds per test,
-#                          default 3, after 1 s omitted; BENCH_MODE; see bench/lib.sh)
+#                          default 3, after 1 s omitted; BENCH_MANAGED=0|1, default 1;
+#                          BENCH_MODE; see bench/lib.sh)
+#
+# BENCH_MANAGED=1 adds a "vqvm managed" column: the same TAP, MAC and guest as vqvm's,
+# but given with --managed-net (management device, guest driver vqvm_mgmt) instead of as
+# a virtio-pci function, with managed/pci ratios.
 #
 # The TAP (vqbench0, 10.77.0.1/24) and the iperf3 server are made by the --host-setup
 # script bench/inner/net-setup.sh: in L1 in the sandbox, in a private network namespace
@@ -26,12 +31,12 @@ bench_tools
 bench_header "net: iperf3 over virtio-net on a TAP, guest 1 vCPU, $memory MiB"
 echo "iperf3: ${time_s}s per test after 1 s omitted (-O 1), -f m; native = client and server over loopback"
 per_run=$((3 * 60 + 3 * 4 * (time_s + 1) + 40))
-bench_run net $((300 + runs * per_run * 2)) --memory "${memory}M" --cpus 1 \
+bench_run net $((300 + runs * per_run * nvms)) --memory "${memory}M" --cpus 1 \
 	--blockdev "$tools" --script "$here/guest/net.sh" \
 	--host-setup "$here/inner/net-setup.sh" --host-prog ip --host-prog iperf3 \
 	--vmm-cmd -- bash "$here/inner/net.sh" --runs "$runs" --kernel @KERNEL@ --initrd @INITRD@ \
 	--memory "$memory" --vqvm "$vqvm" --qemu "$qemu" --tools "$tools" --tap vqbench0 \
-	--time "$time_s" "${only_opt[@]}"
+	--time "$time_s" "${impls_opt[@]}"
 bench_table "net: iperf3, guest <-> host side of a TAP (native: loopback)" 1 \
 	"TCP guest->host|tcp-tx.mbps|Mbit/s|1|higher" \
 	"TCP host->guest|tcp-rx.mbps|Mbit/s|1|higher" \
