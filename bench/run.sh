@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# make bench: the boot, block and network benchmarks one after the other (each also runs
-# alone: bench/boot.sh, bench/blk.sh, bench/net.sh), then all their tables once more.
+# make bench: the boot, block, network, transport-virtqueue and hot-add benchmarks one
+# after the other (each also runs alone: bench/NAME.sh), then all their tables once more.
 #
 #   bench/run.sh [boot|blk|net|tvq|hotplug]...     (default: all of them)
 #
