@@ -1488,6 +1488,8 @@ static void hold_tx_writes(struct drv *d, struct blocker *bl)
 {
 	struct virtio_net_hdr_mrg_rxbuf h = hdr(0, 0, 0, 0, 0, 0);
 
+	/* activate's start call for tx0 must not find (and send) these writes first */
+	loop_sync(1);
 	for (int i = 0; i < 8; i++)
 		add_tx(&d[1], TX_AREA + i * 0x1000ULL, &h, i, 1000);
 	blocker_hold(bl, virtio_queue_loop(dev, 1), dev, 1);
@@ -1973,25 +1975,10 @@ Test(tap, multiqueue_attachment_follows_vq_pairs_set)
 
 /* ==== queue_stop (a managed device's VQ_ENABLE SET 0) ==== */
 
-struct barrier {
-	struct evloop_call call;
-	sem_t done;
-};
-
-static void barrier_done(void *arg)
-{
-	sem_post(&((struct barrier *)arg)->done);
-}
-
 /* Until queue q's loop ran what was queued on it so far (activate's first look). */
 static void loop_sync(unsigned int q)
 {
-	struct barrier b;
-
-	sem_init(&b.done, 0, 0);
-	evloop_call(virtio_queue_loop(dev, q), &b.call, barrier_done, &b);
-	sem_wait(&b.done);
-	sem_destroy(&b.done);
+	vqd_loop_sync(virtio_queue_loop(dev, q));
 }
 
 /* What the transport does to resume a stopped queue: map its ring again, activate. */

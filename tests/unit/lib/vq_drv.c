@@ -232,6 +232,22 @@ void blocker_hold(struct blocker *b, struct evloop *loop, struct virtio_device *
 	sem_wait(&b->entered);
 }
 
+static void post_sem(void *arg)
+{
+	sem_post(arg);
+}
+
+void vqd_loop_sync(struct evloop *loop)
+{
+	struct evloop_call call;
+	sem_t done;
+
+	sem_init(&done, 0, 0);
+	evloop_call(loop, &call, post_sem, &done);
+	sem_wait(&done);
+	sem_destroy(&done);
+}
+
 void *resetter_run(void *arg)
 {
 	struct resetter *r = arg;

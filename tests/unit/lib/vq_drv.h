@@ -121,6 +121,12 @@ struct blocker {
 void blocker_hold(struct blocker *b, struct evloop *loop, struct virtio_device *dev,
 		  unsigned int q);
 
+/*
+ * Wait until loop has run every call queued on it before this one (e.g. a model's start
+ * call queued at activate), so that what the test does next cannot race them.
+ */
+void vqd_loop_sync(struct evloop *loop);
+
 struct resetter {
 	struct virtio_device *dev;
 	int q; /* -1: the whole device */
