@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "virtio/queue_io.h"
 
 #define BLK_SECTOR 512U
 #define BLK_MAX_IOV (BLK_SEG_MAX + 4) /* data + header + status, with room for splits */
@@ -57,7 +58,6 @@
 
 #define BLK_WARN_BURST 5    /* warnings per queue per window... */
 #define BLK_WARN_WINDOW 10  /* ...of this many seconds */
-#define BLK_STOP_POLL_MS 100
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
@@ -108,17 +108,10 @@ struct blk_queue {
 	unsigned int index;
 	struct virtqueue *vq;
 	pthread_mutex_t lock;  /* everything below, and the virtqueue */
-	pthread_cond_t idle;   /* in_flight, cancels and cancel_queued dropped to 0 */
-	bool running;
-	bool stopping;         /* queue_stop: running, but no more pops; drains in flight */
+	struct queue_io io;    /* running, stopping, requests in flight (queue_io.h) */
 	bool throttled;        /* in_flight reached the queue size with more available */
 	bool pushed;           /* used entries added since the last interrupt decision */
 	bool broken_reported;
-	unsigned int in_flight;
-	unsigned int cancels;  /* cancellation SQEs not reaped yet */
-	bool cancel_queued;    /* cancel_call waits in the loop's call queue */
-	struct evloop_call cancel_call;
-	struct evloop_op cancel_op;
 	struct blk_req *inflight, *free;
 	struct blk_stats st;   /* relaxed atomics (stats.h): read by blk_get_stats anywhere */
 	time_t warn_window;
@@ -273,7 +266,7 @@ static void blk_inflight_add(struct blk_queue *q, struct blk_req *r)
 	if (q->inflight)
 		q->inflight->prev = r;
 	q->inflight = r;
-	q->in_flight++;
+	q->io.in_flight++;
 }
 
 static void blk_inflight_del(struct blk_queue *q, struct blk_req *r)
@@ -284,18 +277,7 @@ static void blk_inflight_del(struct blk_queue *q, struct blk_req *r)
 		q->inflight = r->next;
 	if (r->next)
 		r->next->prev = r->prev;
-	q->in_flight--;
-}
-
-static bool blk_queue_idle(const struct blk_queue *q)
-{
-	return !q->in_flight && !q->cancels && !q->cancel_queued;
-}
-
-static void blk_wake_if_idle(struct blk_queue *q)
-{
-	if (blk_queue_idle(q))
-		pthread_cond_broadcast(&q->idle);
+	q->io.in_flight--;
 }
 
 /* ---- requests: completion to the guest (queue lock held) ---- */
@@ -356,15 +338,9 @@ static bool blk_range_ok(const struct blk *b, uint64_t sector, uint64_t len, uin
 	return true;
 }
 
-/* Where the queue's requests are submitted, completed and cancelled. */
-static struct evloop *blk_queue_loop(const struct blk_queue *q)
-{
-	return virtio_queue_loop(&q->blk->dev, q->index);
-}
-
 static struct io_uring_sqe *blk_sqe(struct blk_req *r)
 {
-	struct io_uring_sqe *sqe = evloop_sqe(blk_queue_loop(r->q), &r->op);
+	struct io_uring_sqe *sqe = evloop_sqe(queue_io_loop(&r->q->io), &r->op);
 
 	if (!sqe)
 		blk_warn(r->q, "%s: io_uring submission queue full", r->type->name);
@@ -658,13 +634,13 @@ static enum blk_drain blk_drain(struct blk_queue *q)
 		struct blk_req *r;
 		int ret;
 
-		if (q->in_flight >= q->vq->size)
+		if (q->io.in_flight >= q->vq->size)
 			return vq_has_available(q->vq) ? DRAIN_FULL : DRAIN_EMPTY;
 		r = blk_req_get(q);
 		if (!r) {
 			blk_warn(q, "out of memory for requests");
 			/* Completions retry; with none pending the next kick does. */
-			return q->in_flight ? DRAIN_FULL : DRAIN_EMPTY;
+			return q->io.in_flight ? DRAIN_FULL : DRAIN_EMPTY;
 		}
 		ret = vq_pop(q->vq, &chain, r->iov, BLK_MAX_IOV);
 		if (ret == 0 || ret == -EINVAL) {
@@ -713,11 +689,11 @@ static void blk_req_done(struct evloop_op *op, int res, bool more)
 	int status;
 
 	pthread_mutex_lock(&q->lock);
-	if (!q->running) {
+	if (!q->io.running) {
 		/* Stopped: the guest gets nothing, the waiting reset gets its wake-up. */
 		blk_inflight_del(q, r);
 		blk_req_put(q, r);
-		blk_wake_if_idle(q);
+		queue_io_wake_if_idle(&q->io);
 		pthread_mutex_unlock(&q->lock);
 		return;
 	}
@@ -725,13 +701,13 @@ static void blk_req_done(struct evloop_op *op, int res, bool more)
 	if (status != BLK_QUEUED) {
 		blk_inflight_del(q, r);
 		blk_finish(q, r, status);
-		if (q->throttled && !q->stopping)
+		if (q->throttled && !q->io.stopping)
 			blk_process(q);
 		else
 			blk_notify(q);
 		/* A stopping queue's waiter wants the last completion, pushed and signalled. */
-		if (q->stopping)
-			blk_wake_if_idle(q);
+		if (q->io.stopping)
+			queue_io_wake_if_idle(&q->io);
 	}
 	pthread_mutex_unlock(&q->lock);
 }
@@ -746,85 +722,29 @@ static void blk_queue_notify(struct virtio_device *dev, unsigned int index)
 	q = &b->q[index];
 	pthread_mutex_lock(&q->lock);
 	/* A kick that raced a reset or a stop, or came before activate, is dropped here. */
-	if (q->running && !q->stopping)
+	if (q->io.running && !q->io.stopping)
 		blk_process(q);
 	pthread_mutex_unlock(&q->lock);
 }
 
-static void blk_cancel_done(struct evloop_op *op, int res, bool more)
-{
-	struct blk_queue *q = op->opaque;
-
-	pthread_mutex_lock(&q->lock);
-	q->cancels--;
-	blk_wake_if_idle(q);
-	pthread_mutex_unlock(&q->lock);
-}
-
 /*
- * On the loop: ask io_uring to cancel the stopped queue's requests. Reads and writes
- * a worker already runs finish anyway (-EALREADY); queued ones end with -ECANCELED.
+ * On the loop (queue_io's cancel callback): ask io_uring to cancel the stopped queue's
+ * requests. Reads and writes a worker already runs finish anyway.
  */
 static void blk_cancel(void *arg)
 {
 	struct blk_queue *q = arg;
 
-	pthread_mutex_lock(&q->lock);
-	for (struct blk_req *r = q->inflight; r; r = r->next) {
-		struct io_uring_sqe *sqe = evloop_sqe(blk_queue_loop(q), &q->cancel_op);
-
-		if (!sqe)
-			break;
-		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&r->op, 0);
-		q->cancels++;
-	}
-	q->cancel_queued = false;
-	blk_wake_if_idle(q);
-	pthread_mutex_unlock(&q->lock);
+	for (struct blk_req *r = q->inflight; r; r = r->next)
+		queue_io_cancel_op(&q->io, &r->op);
 }
 
 /* ---- stopping ---- */
 
-static bool blk_loop_stopped(const struct blk_queue *q)
-{
-	return __atomic_load_n(&blk_queue_loop(q)->stop, __ATOMIC_ACQUIRE);
-}
-
-/* Are we on the thread that runs this queue's loop (the only one that can reap it)? */
-static bool blk_on_loop_thread(const struct blk_queue *q)
-{
-	return evloop_on_thread(blk_queue_loop(q));
-}
-
 static void blk_wait_idle(struct blk_queue *q)
 {
-	struct blk *b = q->blk;
-	bool on_loop = blk_on_loop_thread(q);
-
 	pthread_mutex_lock(&q->lock);
-	while (!blk_queue_idle(q)) {
-		struct timespec until;
-
-		if (blk_loop_stopped(q)) {
-			log_warn("blk '%s' queue %u: %u requests in flight with the event loop "
-				 "stopped: abandoned", b->path, q->index, q->in_flight);
-			break;
-		}
-		if (on_loop) {
-			log_err("blk '%s' queue %u: stop or reset on the event loop thread with "
-				"%u requests in flight would wait for itself", b->path, q->index,
-				q->in_flight);
-			abort();
-		}
-		/* Timed, so that a loop stopped meanwhile does not hang us. */
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += BLK_STOP_POLL_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&q->idle, &q->lock, &until);
-	}
+	queue_io_wait_quiet(&q->io);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -834,18 +754,8 @@ static void blk_wait_idle(struct blk_queue *q)
  */
 static void blk_stop(struct blk *b, unsigned int first, unsigned int count)
 {
-	for (unsigned int i = first; i < first + count; i++) {
-		struct blk_queue *q = &b->q[i];
-
-		pthread_mutex_lock(&q->lock);
-		q->running = false;
-		if (q->in_flight && !q->cancel_queued && !blk_on_loop_thread(q) &&
-		    !blk_loop_stopped(q)) {
-			q->cancel_queued = true;
-			evloop_call(blk_queue_loop(q), &q->cancel_call, blk_cancel, q);
-		}
-		pthread_mutex_unlock(&q->lock);
-	}
+	for (unsigned int i = first; i < first + count; i++)
+		queue_io_halt(&b->q[i].io);
 	for (unsigned int i = first; i < first + count; i++)
 		blk_wait_idle(&b->q[i]);
 }
@@ -884,8 +794,8 @@ static int blk_activate(struct virtio_device *dev)
 		struct blk_queue *q = &b->q[i];
 
 		pthread_mutex_lock(&q->lock);
-		if (!q->running && dev->vqs[i].active) {
-			q->running = true;
+		if (!q->io.running && dev->vqs[i].active) {
+			q->io.running = true;
 			q->throttled = false;
 			q->pushed = false;
 			q->broken_reported = false;
@@ -921,12 +831,12 @@ static void blk_queue_stop(struct virtio_device *dev, unsigned int index)
 		return;
 	q = &b->q[index];
 	pthread_mutex_lock(&q->lock);
-	q->stopping = true;
+	q->io.stopping = true;
 	pthread_mutex_unlock(&q->lock);
 	blk_wait_idle(q);
 	pthread_mutex_lock(&q->lock);
-	q->running = false;
-	q->stopping = false;
+	q->io.running = false;
+	q->io.stopping = false;
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -945,7 +855,7 @@ static void blk_free(struct blk *b)
 		 * Requests still in flight were abandoned with the loop stopped: the kernel
 		 * may still write their buffers, so they are left allocated.
 		 */
-		pthread_cond_destroy(&q->idle);
+		queue_io_destroy(&q->io);
 		pthread_mutex_destroy(&q->lock);
 	}
 	if (b->fd >= 0)
@@ -964,6 +874,22 @@ static void blk_destroy(struct virtio_device *dev)
 	blk_free(b);
 }
 
+static void blk_log_state(struct virtio_device *dev)
+{
+	struct blk *b = dev->priv;
+
+	for (unsigned int i = 0; i < dev->nr_queues; i++) {
+		struct blk_queue *q = &b->q[i];
+		char detail[64];
+
+		pthread_mutex_lock(&q->lock);
+		snprintf(detail, sizeof(detail), "pushed %d, throttled %d", q->pushed,
+			 q->throttled);
+		queue_io_log_state(&q->io, q->vq, detail);
+		pthread_mutex_unlock(&q->lock);
+	}
+}
+
 static const struct virtio_device_ops blk_ops = {
 	.features = blk_features,
 	.config_read = blk_config_read,
@@ -974,6 +900,7 @@ static const struct virtio_device_ops blk_ops = {
 	.queue_reset = blk_queue_reset,
 	.queue_stop = blk_queue_stop,
 	.destroy = blk_destroy,
+	.log_state = blk_log_state,
 };
 
 /* ---- metrics ---- */
@@ -1139,15 +1066,15 @@ static int blk_init_queues(struct blk *b, unsigned int queues)
 	b->dev.nr_queues = queues;
 	for (unsigned int i = 0; i < queues; i++) {
 		struct blk_queue *q = &b->q[i];
+		char name[24];
 
 		b->dev.vqs[i].max_size = BLK_QUEUE_SIZE;
 		q->blk = b;
 		q->index = i;
 		q->vq = &b->dev.vqs[i];
-		q->cancel_op.cb = blk_cancel_done;
-		q->cancel_op.opaque = q;
 		pthread_mutex_init(&q->lock, NULL);
-		pthread_cond_init(&q->idle, NULL);
+		snprintf(name, sizeof(name), "queue %u", i);
+		queue_io_init(&q->io, &q->lock, &b->dev, i, blk_cancel, q, "blk", b->path, name);
 	}
 	return 0;
 }

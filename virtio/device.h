@@ -70,6 +70,11 @@ struct virtio_device_ops {
 	void (*queue_stop)(struct virtio_device *dev, unsigned int q);
 	/* Free everything (after reset). */
 	void (*destroy)(struct virtio_device *dev);
+	/*
+	 * Optional: log (info) each queue's ring (vq_log_state) and what the model holds
+	 * or waits for: the state dump of SIGUSR2 (docs/cli.md). Any thread.
+	 */
+	void (*log_state)(struct virtio_device *dev);
 };
 
 struct virtio_transport_ops {

@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "virtio/queue_io.h"
 #include "virtio/tap.h"
 
 #define NET_TX_MAX_IOV 64      /* buffers per TX chain (Linux: MAX_SKB_FRAGS + 2 <= 47) */
@@ -71,7 +72,6 @@
 
 #define NET_WARN_BURST 5    /* warnings per queue per window... */
 #define NET_WARN_WINDOW 10  /* ...of this many seconds */
-#define NET_STOP_POLL_MS 100
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define BIT(n) (1ULL << (n))
@@ -136,17 +136,11 @@ struct net_queue {
 	struct virtqueue *vq;
 	int fd;
 	pthread_mutex_t lock; /* everything below, and the virtqueue */
-	pthread_cond_t idle;  /* in_flight, cancels and the queued calls dropped to 0 */
-	bool running;
-	bool stopping;        /* queue_stop: running, but nothing more taken or read */
+	struct queue_io io;   /* running, stopping, writes or the RX op in flight */
 	bool throttled;       /* TX: in flight reached the queue size with more available */
 	bool pushed;          /* used entries added since the last interrupt decision */
 	bool broken_reported;
-	unsigned int in_flight; /* io_uring requests not reaped: writes, or the RX op */
-	unsigned int cancels;
-	bool cancel_queued, start_queued;
-	struct evloop_call cancel_call, start_call;
-	struct evloop_op cancel_op;
+	struct evloop_call start_call;
 	/* TX */
 	struct net_tx_req *inflight, *free;
 	/* RX */
@@ -419,23 +413,6 @@ static void net_warn(struct net_queue *q, const char *fmt, ...)
 
 /* ---- common queue bookkeeping (queue lock held) ---- */
 
-/* Where the queue's kicks, reads, writes, polls, timers and cancellations run. */
-static struct evloop *net_queue_loop(const struct net_queue *q)
-{
-	return virtio_queue_loop(&q->net->dev, q->index);
-}
-
-static bool net_queue_idle(const struct net_queue *q)
-{
-	return !q->in_flight && !q->cancels && !q->cancel_queued && !q->start_queued;
-}
-
-static void net_wake_if_idle(struct net_queue *q)
-{
-	if (net_queue_idle(q))
-		pthread_cond_broadcast(&q->idle);
-}
-
 static void net_push(struct net_queue *q, uint16_t head, uint32_t len)
 {
 	vq_push(q->vq, head, len);
@@ -498,7 +475,7 @@ static void net_tx_inflight_add(struct net_queue *q, struct net_tx_req *r)
 	if (q->inflight)
 		q->inflight->prev = r;
 	q->inflight = r;
-	q->in_flight++;
+	q->io.in_flight++;
 }
 
 static void net_tx_inflight_del(struct net_queue *q, struct net_tx_req *r)
@@ -509,13 +486,13 @@ static void net_tx_inflight_del(struct net_queue *q, struct net_tx_req *r)
 		q->inflight = r->next;
 	if (r->next)
 		r->next->prev = r->prev;
-	q->in_flight--;
+	q->io.in_flight--;
 }
 
 /* The write, or the POLLOUT wait before it. False when the ring is full. */
 static bool net_tx_submit(struct net_tx_req *r)
 {
-	struct io_uring_sqe *sqe = evloop_sqe(net_queue_loop(r->q), &r->op);
+	struct io_uring_sqe *sqe = evloop_sqe(queue_io_loop(&r->q->io), &r->op);
 
 	if (!sqe)
 		return false;
@@ -587,13 +564,13 @@ static enum net_drain net_tx_drain(struct net_queue *q)
 		struct net_tx_req *r;
 		int ret;
 
-		if (q->in_flight >= q->vq->size)
+		if (q->io.in_flight >= q->vq->size)
 			return vq_has_available(q->vq) ? DRAIN_FULL : DRAIN_EMPTY;
 		r = net_tx_get(q);
 		if (!r) {
 			net_warn(q, "out of memory for packets");
 			/* Completions retry; with none pending the next kick does. */
-			return q->in_flight ? DRAIN_FULL : DRAIN_EMPTY;
+			return q->io.in_flight ? DRAIN_FULL : DRAIN_EMPTY;
 		}
 		ret = vq_pop(q->vq, &chain, r->iov + 1, NET_TX_MAX_IOV);
 		if (ret == 0 || ret == -EINVAL) {
@@ -646,11 +623,11 @@ static void net_tx_done(struct evloop_op *op, int res, bool more)
 	struct net_queue *q = r->q;
 
 	pthread_mutex_lock(&q->lock);
-	if (!q->running) {
+	if (!q->io.running) {
 		/* Stopped: the guest gets nothing, the waiting reset gets its wake-up. */
 		net_tx_inflight_del(q, r);
 		net_tx_put(q, r);
-		net_wake_if_idle(q);
+		queue_io_wake_if_idle(&q->io);
 		pthread_mutex_unlock(&q->lock);
 		return;
 	}
@@ -682,13 +659,13 @@ static void net_tx_done(struct evloop_op *op, int res, bool more)
 	net_tx_inflight_del(q, r);
 	net_push(q, r->head, 0);
 	net_tx_put(q, r);
-	if (q->throttled && !q->stopping)
+	if (q->throttled && !q->io.stopping)
 		net_tx_process(q);
 	else
 		net_notify(q);
 	/* A stopping queue's waiter wants the last write, pushed and signalled. */
-	if (q->stopping)
-		net_wake_if_idle(q);
+	if (q->io.stopping)
+		queue_io_wake_if_idle(&q->io);
 out:
 	pthread_mutex_unlock(&q->lock);
 }
@@ -849,7 +826,7 @@ static bool net_rx_have_buffers(struct net_queue *q)
 
 static void net_rx_submit(struct net_queue *q, enum net_rx_state state)
 {
-	struct io_uring_sqe *sqe = evloop_sqe(net_queue_loop(q), &q->rx_op);
+	struct io_uring_sqe *sqe = evloop_sqe(queue_io_loop(&q->io), &q->rx_op);
 
 	if (!sqe) {
 		net_warn(q, "io_uring submission queue full: receiving waits for the next kick");
@@ -870,7 +847,7 @@ static void net_rx_submit(struct net_queue *q, enum net_rx_state state)
 		break;
 	}
 	q->rx_state = state;
-	q->in_flight++;
+	q->io.in_flight++;
 }
 
 static void net_rx_read_done(struct net_queue *q, int res);
@@ -970,19 +947,19 @@ static void net_rx_done(struct evloop_op *op, int res, bool more)
 	enum net_rx_state state;
 
 	pthread_mutex_lock(&q->lock);
-	q->in_flight--;
+	q->io.in_flight--;
 	state = q->rx_state;
 	q->rx_state = RX_IDLE;
-	if (!q->running) {
-		net_wake_if_idle(q);
+	if (!q->io.running) {
+		queue_io_wake_if_idle(&q->io);
 		pthread_mutex_unlock(&q->lock);
 		return;
 	}
-	if (q->stopping) {
+	if (q->io.stopping) {
 		/* Nothing more is read; a packet this read got waits in buf for the resume. */
 		if (state == RX_READING && res >= NET_HDR_LEN)
 			net_rx_read_done(q, res);
-		net_wake_if_idle(q);
+		queue_io_wake_if_idle(&q->io);
 		pthread_mutex_unlock(&q->lock);
 		return;
 	}
@@ -1055,11 +1032,11 @@ static void net_start_call(void *arg);
  */
 static void net_rx_resume(struct net_queue *rx, const struct net_queue *ctrl)
 {
-	if (net_queue_loop(rx) == net_queue_loop(ctrl)) {
+	if (queue_io_loop(&rx->io) == queue_io_loop(&ctrl->io)) {
 		net_rx_run(rx, false);
-	} else if (!rx->start_queued) {
-		rx->start_queued = true;
-		evloop_call(net_queue_loop(rx), &rx->start_call, net_start_call, rx);
+	} else if (!rx->io.start_queued) {
+		rx->io.start_queued = true;
+		evloop_call(queue_io_loop(&rx->io), &rx->start_call, net_start_call, rx);
 	}
 }
 
@@ -1093,7 +1070,7 @@ static bool net_set_pairs(struct net *n, const struct net_queue *ctrl, unsigned 
 		pthread_mutex_lock(&rx->lock);
 		if (i >= want && rx->pending)
 			net_rx_drop(rx); /* no more packets on disabled queues (5.1.6.5.5) */
-		if (rx->running && !rx->stopping)
+		if (rx->io.running && !rx->io.stopping)
 			net_rx_resume(rx, ctrl);
 		pthread_mutex_unlock(&rx->lock);
 	}
@@ -1227,7 +1204,7 @@ static void net_queue_notify(struct virtio_device *dev, unsigned int index)
 	q = &n->q[index];
 	pthread_mutex_lock(&q->lock);
 	/* A kick that raced a reset or a stop, or came before activate, is dropped here. */
-	if (q->running && !q->stopping)
+	if (q->io.running && !q->io.stopping)
 		net_process(q);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -1241,99 +1218,33 @@ static void net_start_call(void *arg)
 	struct net_queue *q = arg;
 
 	pthread_mutex_lock(&q->lock);
-	q->start_queued = false;
-	if (q->running && !q->stopping)
+	q->io.start_queued = false;
+	if (q->io.running && !q->io.stopping)
 		net_process(q);
-	net_wake_if_idle(q);
+	queue_io_wake_if_idle(&q->io);
 	pthread_mutex_unlock(&q->lock);
-}
-
-static void net_cancel_done(struct evloop_op *op, int res, bool more)
-{
-	struct net_queue *q = op->opaque;
-
-	pthread_mutex_lock(&q->lock);
-	q->cancels--;
-	net_wake_if_idle(q);
-	pthread_mutex_unlock(&q->lock);
-}
-
-static void net_cancel_op(struct net_queue *q, struct evloop_op *op)
-{
-	struct io_uring_sqe *sqe = evloop_sqe(net_queue_loop(q), &q->cancel_op);
-
-	if (!sqe)
-		return;
-	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
-	q->cancels++;
 }
 
 /*
- * On the loop: cancel the stopped queue's writes, read, poll or timer. A write the
- * kernel already runs finishes anyway; the rest end with -ECANCELED.
+ * On the loop (queue_io's cancel callback): cancel the stopped queue's writes, read,
+ * poll or timer. A write the kernel already runs finishes anyway.
  */
 static void net_cancel(void *arg)
 {
 	struct net_queue *q = arg;
 
-	pthread_mutex_lock(&q->lock);
 	for (struct net_tx_req *r = q->inflight; r; r = r->next)
-		net_cancel_op(q, &r->op);
+		queue_io_cancel_op(&q->io, &r->op);
 	if (q->rx_state != RX_IDLE)
-		net_cancel_op(q, &q->rx_op);
-	q->cancel_queued = false;
-	net_wake_if_idle(q);
-	pthread_mutex_unlock(&q->lock);
+		queue_io_cancel_op(&q->io, &q->rx_op);
 }
 
 /* ---- stopping ---- */
 
-static bool net_loop_stopped(const struct net_queue *q)
-{
-	return __atomic_load_n(&net_queue_loop(q)->stop, __ATOMIC_ACQUIRE);
-}
-
-/* Are we on the thread that runs this queue's loop (the only one that can reap it)? */
-static bool net_on_loop_thread(const struct net_queue *q)
-{
-	return evloop_on_thread(net_queue_loop(q));
-}
-
-/* Queue lock held: until nothing is in flight, or the loop stopped for good. */
-static void net_wait_quiet(struct net_queue *q)
-{
-	struct net *n = q->net;
-	bool on_loop = net_on_loop_thread(q);
-
-	while (!net_queue_idle(q)) {
-		struct timespec until;
-
-		if (net_loop_stopped(q)) {
-			log_warn("net '%s' %s: %u requests in flight with the event loop stopped: "
-				 "abandoned", n->name, q->name, q->in_flight);
-			break;
-		}
-		if (on_loop) {
-			log_err("net '%s' %s: stop or reset on the event loop thread with %u "
-				"requests in flight would wait for itself", n->name, q->name,
-				q->in_flight);
-			abort();
-		}
-		/* Timed, so that a loop stopped meanwhile does not hang us. */
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += NET_STOP_POLL_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&q->idle, &q->lock, &until);
-	}
-}
-
 static void net_wait_idle(struct net_queue *q)
 {
 	pthread_mutex_lock(&q->lock);
-	net_wait_quiet(q);
+	queue_io_wait_quiet(&q->io);
 	/* What the driver gave us is forgotten with the ring; a held packet is lost. */
 	if (q->pending)
 		STAT_ADD(q, dropped, 1);
@@ -1351,18 +1262,8 @@ static void net_wait_idle(struct net_queue *q)
  */
 static void net_stop(struct net *n, unsigned int first, unsigned int count)
 {
-	for (unsigned int i = first; i < first + count; i++) {
-		struct net_queue *q = &n->q[i];
-
-		pthread_mutex_lock(&q->lock);
-		q->running = false;
-		if (q->in_flight && !q->cancel_queued && !net_on_loop_thread(q) &&
-		    !net_loop_stopped(q)) {
-			q->cancel_queued = true;
-			evloop_call(net_queue_loop(q), &q->cancel_call, net_cancel, q);
-		}
-		pthread_mutex_unlock(&q->lock);
-	}
+	for (unsigned int i = first; i < first + count; i++)
+		queue_io_halt(&n->q[i].io);
 	for (unsigned int i = first; i < first + count; i++)
 		net_wait_idle(&n->q[i]);
 }
@@ -1433,16 +1334,16 @@ static int net_activate(struct virtio_device *dev)
 		struct net_queue *q = &n->q[i];
 
 		pthread_mutex_lock(&q->lock);
-		if (!q->running && dev->vqs[i].active) {
-			q->running = true;
+		if (!q->io.running && dev->vqs[i].active) {
+			q->io.running = true;
 			q->throttled = false;
 			q->pushed = false;
 			q->broken_reported = false;
-			if (net_on_loop_thread(q)) {
+			if (queue_io_on_loop(&q->io)) {
 				net_process(q);
-			} else if (!q->start_queued) {
-				q->start_queued = true;
-				evloop_call(net_queue_loop(q), &q->start_call, net_start_call, q);
+			} else if (!q->io.start_queued) {
+				q->io.start_queued = true;
+				evloop_call(queue_io_loop(&q->io), &q->start_call, net_start_call, q);
 			}
 		}
 		pthread_mutex_unlock(&q->lock);
@@ -1504,17 +1405,14 @@ static void net_queue_stop(struct virtio_device *dev, unsigned int index)
 		return;
 	q = &n->q[index];
 	pthread_mutex_lock(&q->lock);
-	q->stopping = true;
-	if (q->rx_state != RX_IDLE && !q->cancel_queued && !net_on_loop_thread(q) &&
-	    !net_loop_stopped(q)) {
-		q->cancel_queued = true;
-		evloop_call(net_queue_loop(q), &q->cancel_call, net_cancel, q);
-	}
-	net_wait_quiet(q);
+	q->io.stopping = true;
+	if (q->rx_state != RX_IDLE)
+		queue_io_request_cancel(&q->io);
+	queue_io_wait_quiet(&q->io);
 	net_rx_give_back(q);
 	net_notify(q);
-	q->running = false;
-	q->stopping = false;
+	q->io.running = false;
+	q->io.stopping = false;
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -1537,7 +1435,7 @@ static void net_free(struct net *n)
 			free(q->buf);
 		free(q->held);
 		free(q->pool);
-		pthread_cond_destroy(&q->idle);
+		queue_io_destroy(&q->io);
 		pthread_mutex_destroy(&q->lock);
 	}
 	for (unsigned int i = 0; n->fds && i < n->pairs; i++)
@@ -1559,6 +1457,34 @@ static void net_destroy(struct virtio_device *dev)
 	net_free(n);
 }
 
+static void net_log_state(struct virtio_device *dev)
+{
+	static const char *const rx_states[] = {
+		[RX_IDLE] = "idle", [RX_READING] = "reading", [RX_POLLING] = "polling",
+		[RX_BACKOFF] = "backoff",
+	};
+	struct net *n = dev->priv;
+
+	for (unsigned int i = 0; i < dev->nr_queues; i++) {
+		struct net_queue *q = &n->q[i];
+		char detail[160];
+
+		pthread_mutex_lock(&q->lock);
+		if (q->kind == NQ_RX)
+			snprintf(detail, sizeof(detail), "pushed %d, %s %s, pending %u bytes, "
+				 "held %u buffers", q->pushed, rx_states[q->rx_state],
+				 net_pair_enabled(q) ? "enabled" : "disabled", q->pending,
+				 q->nr_held);
+		else if (q->kind == NQ_TX)
+			snprintf(detail, sizeof(detail), "pushed %d, throttled %d, %s", q->pushed,
+				 q->throttled, net_pair_enabled(q) ? "enabled" : "disabled");
+		else
+			snprintf(detail, sizeof(detail), "pushed %d", q->pushed);
+		queue_io_log_state(&q->io, q->vq, detail);
+		pthread_mutex_unlock(&q->lock);
+	}
+}
+
 static const struct virtio_device_ops net_ops = {
 	.features = net_features,
 	.config_read = net_config_read,
@@ -1569,6 +1495,7 @@ static const struct virtio_device_ops net_ops = {
 	.queue_reset = net_queue_reset,
 	.queue_stop = net_queue_stop,
 	.destroy = net_destroy,
+	.log_state = net_log_state,
 };
 
 void net_get_stats(struct virtio_device *dev, struct net_stats *out)
@@ -1650,19 +1577,20 @@ static void net_init_queue(struct net *n, unsigned int i)
 	q->pair = i / 2;
 	q->vq = &n->dev.vqs[i];
 	q->vq->max_size = NET_QUEUE_SIZE;
-	q->cancel_op.cb = net_cancel_done;
-	q->cancel_op.opaque = q;
 	pthread_mutex_init(&q->lock, NULL);
-	pthread_cond_init(&q->idle, NULL);
 	if (i == 2 * n->pairs) {
 		q->kind = NQ_CTRL;
 		q->fd = -1;
 		snprintf(q->name, sizeof(q->name), "ctrl");
-		return;
+	} else {
+		q->kind = i % 2 ? NQ_TX : NQ_RX;
+		q->fd = n->fds[q->pair];
+		snprintf(q->name, sizeof(q->name), "%s%u", q->kind == NQ_RX ? "rx" : "tx",
+			 q->pair);
 	}
-	q->kind = i % 2 ? NQ_TX : NQ_RX;
-	q->fd = n->fds[q->pair];
-	snprintf(q->name, sizeof(q->name), "%s%u", q->kind == NQ_RX ? "rx" : "tx", q->pair);
+	queue_io_init(&q->io, &q->lock, &n->dev, i, net_cancel, q, "net", n->name, q->name);
+	if (q->kind == NQ_CTRL)
+		return;
 	q->rx_op.cb = net_rx_done;
 	q->rx_op.opaque = q;
 	q->rx_retry.tv_nsec = NET_RX_RETRY_MS * 1000000LL;

@@ -1297,6 +1297,32 @@ void virtio_pci_irq_stats(const struct virtio_pci *vp, struct virtio_irq_stats *
 	stats_irq_get(&vp->irqs, out);
 }
 
+void virtio_pci_log_state(struct virtio_pci *vp)
+{
+	pthread_mutex_lock(&vp->irq_lock);
+	log_info("%s: virtio-pci status %#x isr %#x msix %s%s config vector %u", vp->dev->name,
+		 vp->status, vp->isr, vp->msix_enabled ? "enabled" : "disabled",
+		 vp->msix_masked ? " function-masked" : "", vp->config_vector);
+	for (unsigned int v = 0; v < vp->nr_own; v++) {
+		const struct vp_vector *vec = &vp->vec[v];
+
+		if (vec->gsi < 0 && !vp_pba_test(vp, v))
+			continue;
+		log_info("%s: vector %u: %s%s gsi %d data %#x", vp->dev->name, v,
+			 vec->ctrl & MSIX_ENTRY_MASKED ? "masked" : "unmasked",
+			 vp_pba_test(vp, v) ? " PENDING" : "", vec->gsi, vec->data);
+	}
+	for (unsigned int i = 0; i < vp->dev->nr_queues; i++) {
+		const struct vp_queue *q = &vp->q[i];
+		struct pollfd p = { .fd = q->kick_fd, .events = POLLIN };
+
+		/* A kick the eventfd holds but nobody read: the queue's watch is gone. */
+		log_info("%s: queue %u: vector %u %s, unread kick %s", vp->dev->name, i,
+			 q->vector, q->live ? "live" : "not live", q->kick_fd < 0 ? "-" : poll(&p, 1, 0) == 1 ? "YES" : "no");
+	}
+	pthread_mutex_unlock(&vp->irq_lock);
+}
+
 uint8_t virtio_pci_devfn(const struct virtio_pci *vp)
 {
 	return vp->fn.devfn;

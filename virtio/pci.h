@@ -156,5 +156,7 @@ uint8_t virtio_pci_devfn(const struct virtio_pci *vp);
  * its route failed).
  */
 void virtio_pci_irq_stats(const struct virtio_pci *vp, struct virtio_irq_stats *out);
+/* Log (info) the status, the MSI-X vectors in use and each queue's kick state. */
+void virtio_pci_log_state(struct virtio_pci *vp);
 
 #endif

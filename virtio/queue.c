@@ -366,6 +366,22 @@ bool vq_enable_notify(struct virtqueue *vq)
 	return avail_idx(vq) != vq->last_avail_idx;
 }
 
+void vq_log_state(const struct virtqueue *vq, const char *who)
+{
+	if (!vq->active) {
+		log_info("%s: not active (size %u, enabled %d)", who, vq->size, vq->enabled);
+		return;
+	}
+	log_info("%s: size %u%s avail idx %u flags %#x%s last_avail %u | used idx %u "
+		 "flags %#x | used_event %u avail_event %u signalled_used %u%s",
+		 who, vq->size, vq->broken ? " BROKEN" : "", avail_idx(vq),
+		 le16toh(READ_ONCE(&vq->avail->flags)), vq->event_idx ? " event_idx" : "",
+		 vq->last_avail_idx, vq->used_idx, le16toh(READ_ONCE(&vq->used->flags)),
+		 vq->event_idx ? le16toh(READ_ONCE(used_event(vq))) : 0,
+		 vq->event_idx ? le16toh(READ_ONCE(avail_event(vq))) : 0, vq->signalled_used,
+		 vq->signalled_used_valid ? "" : " (no interrupt decision yet)");
+}
+
 bool vq_has_available(struct virtqueue *vq)
 {
 	if (!vq->active || vq->broken)

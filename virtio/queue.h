@@ -89,6 +89,11 @@ void vq_disable_notify(struct virtqueue *vq);
 bool vq_enable_notify(struct virtqueue *vq);
 /* True if the driver has made buffers available that were not popped yet. */
 bool vq_has_available(struct virtqueue *vq);
+/*
+ * Log (info) the ring's indices and flags as both sides see them, prefixed with who:
+ * the post-mortem of a stalled queue (who waits for whom). The owner's lock held.
+ */
+void vq_log_state(const struct virtqueue *vq, const char *who);
 
 /* Event-idx arithmetic across 16-bit wrap (exposed for tests). */
 static inline bool vq_need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old_idx)

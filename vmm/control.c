@@ -202,6 +202,7 @@ void control_block_signals(void)
 	for (unsigned int i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
 		sigaddset(&set, stop_signals[i]);
 	sigaddset(&set, SIGPIPE);          /* a closed peer is EPIPE */
+	sigaddset(&set, SIGUSR2);          /* the running VM's state dump (vm.c) */
 	sigaddset(&set, VCPU_KICK_SIGNAL); /* for vCPU threads only */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }

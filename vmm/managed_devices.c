@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "vmm/managed_devices.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -131,4 +132,18 @@ void vm_destroy_mgmt(struct vm *vm)
 	if (vm->mgmt)
 		mgmt_destroy(vm->mgmt);
 	vm->mgmt = NULL;
+}
+
+static void log_device_state(void *arg, const struct mgmt_dev_info *info,
+			     struct virtio_device *dev)
+{
+	log_info("managed device %" PRIu64 " ('%s'):", info->id, info->backend);
+	if (dev->ops->log_state)
+		dev->ops->log_state(dev);
+}
+
+void vm_log_managed_state(struct vm *vm)
+{
+	if (vm->mgmt)
+		mgmt_for_each_device(vm->mgmt, log_device_state, NULL);
 }

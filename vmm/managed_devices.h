@@ -29,5 +29,7 @@ int vm_add_managed_disk(struct vm *vm, const struct disk_config *d, uint64_t *id
 int vm_add_managed_net(struct vm *vm, const struct net_config *n, uint64_t *id, struct err *e);
 /* After the vCPUs stopped and the main loop stopped for good. */
 void vm_destroy_mgmt(struct vm *vm);
+/* Log (info) each managed device's queue state: the SIGUSR2 dump. Any thread. */
+void vm_log_managed_state(struct vm *vm);
 
 #endif

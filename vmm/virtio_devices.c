@@ -216,3 +216,15 @@ void vm_destroy_virtio_devices(struct vm *vm)
 	}
 	vm->nr_virtio = 0;
 }
+
+void vm_log_virtio_state(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_virtio; i++) {
+		struct vm_virtio_dev *d = &vm->virtio[i];
+
+		if (d->pci)
+			virtio_pci_log_state(d->pci);
+		if (d->dev && d->dev->ops->log_state)
+			d->dev->ops->log_state(d->dev);
+	}
+}

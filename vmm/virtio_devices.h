@@ -44,5 +44,7 @@ void vm_stop_io_loops(struct vm *vm);
  * stopped for good, as virtio_pci_destroy needs.
  */
 void vm_destroy_virtio_devices(struct vm *vm);
+/* Log (info) each device's transport and queue state: the SIGUSR2 dump. Any thread. */
+void vm_log_virtio_state(struct vm *vm);
 
 #endif

@@ -424,6 +424,32 @@ struct signal_watch {
 	struct signalfd_siginfo info;
 };
 
+static int signal_watch_arm(struct signal_watch *w)
+{
+	struct io_uring_sqe *sqe = evloop_sqe(&w->vm->loop, &w->op);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_read(sqe, w->fd, &w->info, sizeof(w->info), 0);
+	return 0;
+}
+
+/* SIGUSR2: what every device and queue holds and waits for, in the log (stalls). */
+static void vm_log_state(struct vm *vm)
+{
+	enum log_level level = log_get_level();
+
+	/* Asked for: shown whatever --log-level says (other threads' info lines too, briefly). */
+	if (level < LOG_INFO)
+		log_set_level(LOG_INFO);
+	log_info("state dump (SIGUSR2): %u virtio-pci devices%s", vm->nr_virtio,
+		 vm->mgmt ? " and the managed devices" : "");
+	vm_log_virtio_state(vm);
+	vm_log_managed_state(vm);
+	log_info("state dump ends");
+	log_set_level(level);
+}
+
 static void signal_arrived(struct evloop_op *op, int res, bool more)
 {
 	struct signal_watch *w = op->opaque;
@@ -432,6 +458,12 @@ static void signal_arrived(struct evloop_op *op, int res, bool more)
 	if (res < (int)sizeof(w->info))
 		return;
 	sig = (int)w->info.ssi_signo;
+	if (sig == SIGUSR2) {
+		vm_log_state(w->vm);
+		if (signal_watch_arm(w))
+			log_warn("cannot watch signals any more");
+		return;
+	}
 	vm_request_stop(w->vm, VM_END_SIGNAL, "stopped by signal %d (%s)", sig, strsignal(sig));
 	pthread_mutex_lock(&w->vm->stop_lock);
 	if (w->vm->end == VM_END_SIGNAL && !w->vm->end_signal)
@@ -441,19 +473,13 @@ static void signal_arrived(struct evloop_op *op, int res, bool more)
 
 static int watch_signals(struct vm *vm, struct signal_watch *w, const sigset_t *set)
 {
-	struct io_uring_sqe *sqe;
-
 	w->vm = vm;
 	w->fd = signalfd(-1, set, SFD_CLOEXEC);
 	if (w->fd < 0)
 		return -errno;
 	w->op.cb = signal_arrived;
 	w->op.opaque = w;
-	sqe = evloop_sqe(&vm->loop, &w->op);
-	if (!sqe)
-		return -EBUSY;
-	io_uring_prep_read(sqe, w->fd, &w->info, sizeof(w->info), 0);
-	return 0;
+	return signal_watch_arm(w);
 }
 
 int vm_run(struct vm *vm)
@@ -469,6 +495,7 @@ int vm_run(struct vm *vm)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR2); /* not a stop: the state dump */
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	sigdelset(&set, SIGPIPE); /* a closed console output is EPIPE, not a stop */

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -951,6 +952,33 @@ Test(net, rx_packet_waits_for_more_buffers)
 	wait_used(&d[0], 3);
 	cr_assert_eq(le16toh(guest_hdr(RX_AREA)->num_buffers), 3);
 	cr_assert_eq(stats().rx_packets, 1);
+}
+
+/* SIGUSR2's dump says why receiving stalls: a packet waits for buffers, one is held. */
+Test(net, log_state_shows_a_packet_waiting_for_buffers)
+{
+	enum log_level level = log_get_level();
+	int fd = memfd_create("log", 0);
+	char buf[4096] = { 0 };
+	struct drv d[3];
+
+	cr_assert_geq(fd, 0);
+	rx_packet_waiting(d, 9);
+	usleep(30000);
+	log_set_fd(fd);
+	log_set_level(LOG_INFO);
+	dev->ops->log_state(dev);
+	log_set_level(level);
+	log_set_fd(2);
+	cr_assert_gt(pread(fd, buf, sizeof(buf) - 1, 0), 0);
+	close(fd);
+	cr_assert(strstr(buf, " rx0: size 64 avail idx 1 flags 0 last_avail 1 | used idx 0 "),
+		  "%s", buf);
+	cr_assert(strstr(buf, " rx0: running, in flight 0, cancels 0, pushed 0, idle enabled, "
+			      "pending 4012 bytes, held 1 buffers\n"), "%s", buf);
+	cr_assert(strstr(buf, " tx0: running, in flight 0, cancels 0, pushed 0, throttled 0, "
+			      "enabled\n"), "%s", buf);
+	cr_assert(strstr(buf, " ctrl: running, in flight 0, cancels 0, pushed 0\n"), "%s", buf);
 }
 
 /* With MRG_RXBUF a packet that needs more chains than the queue can hold is dropped. */

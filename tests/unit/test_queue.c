@@ -368,6 +368,29 @@ Test(queue, out_and_in_chain_then_push)
 	cr_assert_not(vq_has_available(&vq));
 }
 
+/* SIGUSR2's dump: a stalled queue's post-mortem needs every index of both sides. */
+Test(queue, log_state_shows_both_sides_indices)
+{
+	enum log_level level = log_get_level();
+
+	cr_assert_eq(configure(QSIZE, true, false), 0);
+	for (unsigned int i = 0; i < 3; i++) {
+		desc(i, DATA_GPA + i * 0x100, 16, 0, 0);
+		publish(i);
+	}
+	cr_assert_eq(vq_pop(&vq, &chain, iov, MAX_IOV), 1);
+	cr_assert_eq(vq_pop(&vq, &chain, iov, MAX_IOV), 1);
+	vq_push(&vq, chain.head, 0);
+	set_used_event(5);
+	cr_assert(vq_should_notify(&vq));
+	cr_assert(vq_enable_notify(&vq)); /* one still available: avail_event = 2 */
+	log_set_level(LOG_INFO);
+	vq_log_state(&vq, "q0");
+	log_set_level(level);
+	cr_assert(logged("q0: size 8 avail idx 3 flags 0 event_idx last_avail 2 | used idx 1 "
+			 "flags 0 | used_event 5 avail_event 2 signalled_used 1\n"));
+}
+
 Test(queue, chain_of_exactly_queue_size_descriptors)
 {
 	cr_assert_eq(configure(QSIZE, false, false), 0);
