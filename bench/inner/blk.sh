@@ -14,23 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 
 only="native vqvm managed qemu" runs=5 kernel= initrd= memory=256 vqvm= qemu=none disk= tools= jobs= runtime=3
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--runs) runs=$2 ;;
-	--kernel) kernel=$2 ;;
-	--initrd) initrd=$2 ;;
-	--memory) memory=$2 ;;
-	--vqvm) vqvm=$2 ;;
-	--qemu) qemu=$2 ;;
-	--disk) disk=$2 ;;
-	--tools) tools=$2 ;;
-	--jobs) jobs=$2 ;;
-	--runtime) runtime=$2 ;;
-	--only) only=$2 ;;
-	*) echo "blk.sh: unknown option $1" >&2; exit 2 ;;
-	esac
-	shift 2
-done
+parse_args blk.sh "disk tools jobs runtime" "$@"
 njobs=$(grep -c '^\[[^g]' "$jobs")
 # The guest boots in up to ~20 s in the sandbox, fio loads for a few more.
 VM_TIMEOUT=$((150 + njobs * (runtime + 1) * 3))
@@ -67,52 +51,24 @@ run_native() {
 		fail native "$run" "fio exited with status $rc" "$out"
 }
 
-run_vm() {
-	local impl=$1 run=$2
-	shift 2
-	local out=$logs/$impl-$run.out err=$logs/$impl-$run.err rc
-	set +e
-	timeout -s KILL "$VM_TIMEOUT" "$@" </dev/null >"$out" 2>"$err"
-	rc=$?
-	set -e
-	report "$impl" "$run" "$out" ||
-		fail "$impl" "$run" "not all fio jobs reported (VMM exit status $rc)" "$out" "$err"
-}
-
 say "blk: $runs runs; fio jobs: $(grep '^\[[^g]' "$jobs" | tr -d '[]' | tr '\n' ' ')($runtime s + 1 s ramp each)"
 say "disk: $disk ($(($(blockdev --getsize64 "$disk" 2>/dev/null || stat -L -c %s "$disk") / 1048576)) MiB); guests: 1 vCPU, $memory MiB"
 say "where the VMMs run: $(uname -r), $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n1)"
-read -r -a impls <<<"$only"
-for ((run = 1; run <= runs; run++)); do
-	for impl in $(rotate "$run" "${impls[@]}"); do
-		case $impl in
-		native) run_native "$run" ;;
-		vqvm)
-			run_vm vqvm "$run" "$vqvm" run --kernel "$kernel" --initrd "$initrd" --cpus 1 \
-				--memory "${memory}M" --serial stdio --cmdline "bench.runtime=$runtime" \
-				--disk "path=$tools,readonly,id=tools" --disk "path=$disk,cache=none,id=data"
-			;;
-		managed)
-			# The same disk and options on the management device (the guest's /init
-			# loads vqvm_mgmt.ko: vqvm.mgmt=load); the tools disk stays virtio-pci.
-			run_vm managed "$run" "$vqvm" run --kernel "$kernel" --initrd "$initrd" --cpus 1 \
-				--memory "${memory}M" --serial stdio --cmdline "bench.runtime=$runtime vqvm.mgmt=load" \
-				--disk "path=$tools,readonly,id=tools" --managed-disk "path=$disk,cache=none,id=data"
-			;;
-		qemu)
-			if [ "$qemu" = none ]; then
-				fail qemu "$run" "qemu-system-x86_64 is not installed"
-				continue
-			fi
-			qemu_base "$memory"
-			run_vm qemu "$run" "${qemu_cmd[@]}" \
-				-drive "id=tools,file=$tools,format=raw,if=none,readonly=on" \
-				-device virtio-blk-device,drive=tools,serial=tools \
-				-drive "id=data,file=$disk,format=raw,if=none,cache=none,aio=io_uring" \
-				-device virtio-blk-device,drive=data,serial=data \
-				-append "$QEMU_APPEND bench.runtime=$runtime"
-			;;
-		esac
-	done
-done
+run_vqvm() {
+	vqvm_guest vqvm "$1" "fio jobs reported" "bench.runtime=$runtime" \
+		--disk "path=$disk,cache=none,id=data"
+}
+# The same disk and options on the management device (the guest's /init loads
+# vqvm_mgmt.ko); the tools disk stays virtio-pci.
+run_managed() {
+	vqvm_guest managed "$1" "fio jobs reported" "bench.runtime=$runtime vqvm.mgmt=load" \
+		--managed-disk "path=$disk,cache=none,id=data"
+}
+run_qemu() {
+	qemu_guest "$1" "fio jobs reported" "bench.runtime=$runtime" \
+		-drive "id=data,file=$disk,format=raw,if=none,cache=none,aio=io_uring" \
+		-device virtio-blk-device,drive=data,serial=data
+}
+
+run_all
 exit "$failed"

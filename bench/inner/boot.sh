@@ -16,21 +16,7 @@
 . "$(dirname "$0")/lib.sh"
 
 only="vqvm qemu" variants="log quiet" runs=5 kernel= initrd= memory=128 vqvm= qemu=none append=
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--runs) runs=$2 ;;
-	--kernel) kernel=$2 ;;
-	--initrd) initrd=$2 ;;
-	--memory) memory=$2 ;;
-	--vqvm) vqvm=$2 ;;
-	--qemu) qemu=$2 ;;
-	--append) append=$2 ;;
-	--only) only=$2 ;;
-	--variants) variants=$2 ;;
-	*) echo "boot.sh: unknown option $1" >&2; exit 2 ;;
-	esac
-	shift 2
-done
+parse_args boot.sh "append variants" "$@"
 MARKER=VQVM-GUEST-INIT-OK
 VM_TIMEOUT=120 # seconds per boot, then the run counts as failed
 
@@ -78,29 +64,28 @@ say "boot: $runs runs; guest: 1 vCPU, $memory MiB, kernel $kernel, initrd $initr
 say "where the VMMs run: $(uname -r), $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n1)"
 rss_calibrate
 say "busybox time's ru_maxrss factor: $rss_factor (divided out)"
-read -r -a impls <<<"$only"
-for ((run = 1; run <= runs; run++)); do
-	for impl in $(rotate "$run" "${impls[@]}"); do
-		for variant in $variants; do
-			# "log": the kernel's messages on the console, as vqvm's defaults have it;
-			# "quiet": only warnings and worse, so the UART's cost matters less.
-			v_append=$append suffix=
-			[ "$variant" = log ] || { v_append="quiet $append" suffix=_$variant; }
-			case $impl in
-			vqvm)
-				boot_one vqvm "$run" "$suffix" "$vqvm" run --kernel "$kernel" --initrd "$initrd" \
-					--cpus 1 --memory "${memory}M" --serial stdio --cmdline "vqvm.run=true $v_append"
-				;;
-			qemu)
-				if [ "$qemu" = none ]; then
-					fail qemu "$run" "qemu-system-x86_64 is not installed"
-					continue
-				fi
-				qemu_base "$memory"
-				boot_one qemu "$run" "$suffix" "${qemu_cmd[@]}" -append "$QEMU_APPEND vqvm.run=true $v_append"
-				;;
-			esac
-		done
+# boot_variants IMPL RUN: boot_one per variant, with the command cmd_IMPL APPEND puts in
+# cmd: "log" has the kernel's messages on the console, as vqvm's defaults
+# have it; "quiet" only warnings and worse, so the UART's cost matters less.
+boot_variants() {
+	local impl=$1 run=$2 variant v_append suffix
+	for variant in $variants; do
+		v_append=$append suffix=
+		[ "$variant" = log ] || { v_append="quiet $append" suffix=_$variant; }
+		"cmd_$impl" "vqvm.run=true $v_append"
+		boot_one "$impl" "$run" "$suffix" "${cmd[@]}"
 	done
-done
+}
+cmd_vqvm() {
+	cmd=("$vqvm" run --kernel "$kernel" --initrd "$initrd" --cpus 1 --memory "${memory}M"
+		--serial stdio --cmdline "$1")
+}
+cmd_qemu() {
+	qemu_base "$memory"
+	cmd=("${qemu_cmd[@]}" -append "$QEMU_APPEND $1")
+}
+run_vqvm() { boot_variants vqvm "$1"; }
+run_qemu() { boot_variants qemu "$1"; }
+
+run_all
 exit "$failed"

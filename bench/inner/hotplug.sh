@@ -19,24 +19,10 @@
 # Peak RSS of both VMMs over the whole boot (busybox time -v): rss_kib.
 . "$(dirname "$0")/lib.sh"
 
-only="vqvm qemu" runs=3 hpruns=20 kernel= initrd= memory=128 vqvm= qemu=none helper=
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--runs) runs=$2 ;;
-	--hp-runs) hpruns=$2 ;;
-	--kernel) kernel=$2 ;;
-	--initrd) initrd=$2 ;;
-	--memory) memory=$2 ;;
-	--vqvm) vqvm=$2 ;;
-	--qemu) qemu=$2 ;;
-	--helper) helper=$2 ;;
-	--only) only=$2 ;;
-	*) echo "hotplug.sh: unknown option $1" >&2; exit 2 ;;
-	esac
-	shift 2
-done
+only="vqvm qemu" runs=3 hp_runs=20 kernel= initrd= memory=128 vqvm= qemu=none helper=
+parse_args hotplug.sh "hp_runs helper" "$@"
 # A boot (SeaBIOS for q35) up to ~60 s in the sandbox, then 2*M hot-adds of ~1-3 s each.
-VM_TIMEOUT=$((240 + hpruns * 20))
+VM_TIMEOUT=$((240 + hp_runs * 20))
 
 # median of the numbers on stdin (integers), "" when none
 median() {
@@ -63,7 +49,7 @@ host_loop() {
 	local impl=$1 run=$2 d=$3 add=$4 del=$5 i t t0 rc=0
 	: >"$d/host.ns"
 	: >"$d/del.ns"
-	for ((i = 1; i <= hpruns; i++)); do
+	for ((i = 1; i <= hp_runs; i++)); do
 		# shellcheck disable=SC2046 # the command's words
 		t=$("$helper" time "$d/console" "HPR $i." 60 -- $("$add" "$d" "$i") 2>>"$d/err.host") || {
 			fail "$impl" "$run" "host hot-add $i: $t" "$d/console" "$d/err" "$d/err.host"
@@ -139,7 +125,7 @@ run_vqvm() {
 	mkdir -p "$d"
 	truncate -s 16M "$d/g.img" "$d/hot.img"
 	vm_start "$d" "$vqvm" run --kernel "$kernel" --initrd "$initrd" --cpus 1 \
-		--memory "${memory}M" --serial stdio --cmdline "quiet bench.hp=vqvm bench.hpruns=$hpruns" \
+		--memory "${memory}M" --serial stdio --cmdline "quiet bench.hp=vqvm bench.hp_runs=$hp_runs" \
 		--managed-max 4 --managed-disk "path=$d/g.img,id=gblk" --api-sock "$d/api.sock"
 	if ! "$helper" waitfile "$d/console" HP-PHASE-B $((VM_TIMEOUT - 20)) "$vm_pid"; then
 		fail vqvm "$run" "the guest never reached the host phase" "$d/console" "$d/err"
@@ -165,7 +151,7 @@ run_qemu() {
 	vm_start "$d" "$qemu" -M q35 -enable-kvm -cpu host -m "$memory" -smp 1 -nodefaults \
 		-no-user-config -nographic -serial stdio -no-reboot -L /usr/share/qemu \
 		-bios /usr/share/seabios/bios-256k.bin -kernel "$kernel" -initrd "$initrd" \
-		-append "$QEMU_APPEND quiet bench.hp=qemu bench.hpruns=$hpruns" \
+		-append "$QEMU_APPEND quiet bench.hp=qemu bench.hp_runs=$hp_runs" \
 		-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1 \
 		-blockdev "driver=file,filename=$d/hot.img,node-name=hotf" \
 		-blockdev driver=raw,file=hotf,node-name=hot \
@@ -181,22 +167,8 @@ run_qemu() {
 	say "qemu run $run: guest PCI rescans: $(tr -d '\r' <"$d/console" | sed -n 's/^HPR-RESCANS //p')"
 }
 
-say "hotplug: $runs runs of $hpruns hot-adds each way; guests: 1 vCPU, $memory MiB"
+say "hotplug: $runs runs of $hp_runs hot-adds each way; guests: 1 vCPU, $memory MiB"
 say "where the VMMs run: $(uname -r), $(nproc) CPUs"
 rss_calibrate
-read -r -a impls <<<"$only"
-for ((run = 1; run <= runs; run++)); do
-	for impl in $(rotate "$run" "${impls[@]}"); do
-		case $impl in
-		vqvm) run_vqvm "$run" ;;
-		qemu)
-			if [ "$qemu" = none ]; then
-				fail qemu "$run" "qemu-system-x86_64 is not installed"
-				continue
-			fi
-			run_qemu "$run"
-			;;
-		esac
-	done
-done
+run_all
 exit "$failed"

@@ -30,7 +30,60 @@ fail() {
 		tr -d '\r' <"$f" | awk '/BUG: |Oops|general protection fault|Kernel panic/ { p = 1 }
 			p && n++ < 25' | sed "s|^|LOG $impl run $run: |"
 		tail -n 12 "$f" | tr -d '\r' | sed "s|^|LOG $impl run $run: |"
+		# vqvm's device state dump (SIGUSR2 at the timeout: run_vm), whole.
+		sed -n '/state dump (SIGUSR2)/,/state dump ends/p' "$f" | sed "s|^|LOG $impl run $run: |"
 	done
+}
+
+# parse_args SCRIPT "EXTRA..." "$@": each --NAME VALUE sets the variable NAME (a dash in
+# NAME as _) for the options every benchmark takes (runs kernel initrd memory vqvm qemu
+# only) and the script's own EXTRA names; anything else is a usage error (exit 2).
+parse_args() {
+	local script=$1 names=" runs kernel initrd memory vqvm qemu only $2 " name
+	shift 2
+	while [ $# -gt 0 ]; do
+		name=${1#--}
+		name=${name//-/_}
+		case "$names" in
+		*" $name "*) ;;
+		*) echo "$script: unknown option $1" >&2; exit 2 ;;
+		esac
+		[ $# -ge 2 ] || { echo "$script: $1 needs a value" >&2; exit 2; }
+		printf -v "$name" '%s' "$2"
+		shift 2
+	done
+}
+
+# run_all: every run, each implementation of $only in an order rotated from run to run:
+# the script's run_IMPL RUN. QEMU's runs fail at once when it is not installed.
+run_all() {
+	local run impl impls
+	read -r -a impls <<<"$only"
+	for ((run = 1; run <= runs; run++)); do
+		for impl in $(rotate "$run" "${impls[@]}"); do
+			if [ "$impl" = qemu ] && [ "$qemu" = none ]; then
+				fail qemu "$run" "qemu-system-x86_64 is not installed"
+				continue
+			fi
+			"run_$impl" "$run"
+		done
+	done
+}
+
+# run_vm IMPL RUN WHAT CMD...: run a VMM whose guest runs the benchmark and prints its
+# results on the console, for at most VM_TIMEOUT s; then the script's report IMPL RUN
+# OUT, or fail "not all WHAT". At the timeout the VMM gets SIGUSR2 first (vqvm logs its
+# devices' state, the post-mortem of a stall, shown by fail) and SIGKILL 5 s later.
+run_vm() {
+	local impl=$1 run=$2 what=$3
+	shift 3
+	local out=$logs/$impl-$run.out err=$logs/$impl-$run.err rc
+	set +e
+	timeout -k 5 -s USR2 "$VM_TIMEOUT" "$@" </dev/null >"$out" 2>"$err"
+	rc=$?
+	set -e
+	report "$impl" "$run" "$out" ||
+		fail "$impl" "$run" "not all $what (VMM exit status $rc)" "$out" "$err"
 }
 
 # now_ns: NOW = the monotonic clock in ns (ktime_get, as /proc/timer_list prints it),
@@ -78,6 +131,28 @@ rotate() {
 		out+=("${list[(i + n) % ${#list[@]}]}")
 	done
 	echo "${out[@]}"
+}
+
+# vqvm_guest IMPL RUN WHAT CMDLINE ARGS...: run_vm of a 1-vCPU vqvm guest with the
+# read-only tools disk $tools, the kernel command line CMDLINE and the devices ARGS.
+vqvm_guest() {
+	local impl=$1 run=$2 what=$3 cmdline=$4
+	shift 4
+	run_vm "$impl" "$run" "$what" "$vqvm" run --kernel "$kernel" --initrd "$initrd" --cpus 1 \
+		--memory "${memory}M" --serial stdio --cmdline "$cmdline" \
+		--disk "path=$tools,readonly,id=tools" "$@"
+}
+
+# qemu_guest RUN WHAT APPEND ARGS...: the same with QEMU microvm (kernel parameters
+# $QEMU_APPEND APPEND).
+qemu_guest() {
+	local run=$1 what=$2 append=$3
+	shift 3
+	qemu_base "$memory"
+	run_vm qemu "$run" "$what" "${qemu_cmd[@]}" \
+		-drive "id=tools,file=$tools,format=raw,if=none,readonly=on" \
+		-device virtio-blk-device,drive=tools,serial=tools "$@" \
+		-append "$QEMU_APPEND $append"
 }
 
 # QEMU microvm with KVM: the command up to (not including) the devices and -append.

@@ -14,22 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 
 only="native vqvm managed qemu" runs=5 kernel= initrd= memory=256 vqvm= qemu=none tools= tap= time=3
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--runs) runs=$2 ;;
-	--kernel) kernel=$2 ;;
-	--initrd) initrd=$2 ;;
-	--memory) memory=$2 ;;
-	--vqvm) vqvm=$2 ;;
-	--qemu) qemu=$2 ;;
-	--tools) tools=$2 ;;
-	--tap) tap=$2 ;;
-	--time) time=$2 ;;
-	--only) only=$2 ;;
-	*) echo "net.sh: unknown option $1" >&2; exit 2 ;;
-	esac
-	shift 2
-done
+parse_args net.sh "tools tap time" "$@"
 TESTS="tcp-tx tcp-rx udp-tx udp-rx"
 MAC=52:54:00:12:34:56
 VM_TIMEOUT=$((150 + 4 * (time + 1) * 3))
@@ -84,51 +69,21 @@ run_native() {
 	report native "$run" "$out" || fail native "$run" "not all iperf3 tests worked" "$out"
 }
 
-run_vm() {
-	local impl=$1 run=$2
-	shift 2
-	local out=$logs/$impl-$run.out err=$logs/$impl-$run.err rc
-	set +e
-	timeout -s KILL "$VM_TIMEOUT" "$@" </dev/null >"$out" 2>"$err"
-	rc=$?
-	set -e
-	report "$impl" "$run" "$out" ||
-		fail "$impl" "$run" "not all iperf3 tests worked (VMM exit status $rc)" "$out" "$err"
-}
-
 say "net: $runs runs; iperf3 tests: $TESTS (${time}s each after 1 s omitted); guests: 1 vCPU, $memory MiB"
 say "where the VMMs run: $(uname -r), $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n1)"
-read -r -a impls <<<"$only"
-for ((run = 1; run <= runs; run++)); do
-	for impl in $(rotate "$run" "${impls[@]}"); do
-		case $impl in
-		native) run_native "$run" ;;
-		vqvm)
-			run_vm vqvm "$run" "$vqvm" run --kernel "$kernel" --initrd "$initrd" --cpus 1 \
-				--memory "${memory}M" --serial stdio --cmdline "bench.time=$time" \
-				--disk "path=$tools,readonly,id=tools" --net "tap=$tap,mac=$MAC"
-			;;
-		managed)
-			# The same TAP and MAC on the management device (the guest's /init loads
-			# vqvm_mgmt.ko: vqvm.mgmt=load).
-			run_vm managed "$run" "$vqvm" run --kernel "$kernel" --initrd "$initrd" --cpus 1 \
-				--memory "${memory}M" --serial stdio --cmdline "bench.time=$time vqvm.mgmt=load" \
-				--disk "path=$tools,readonly,id=tools" --managed-net "tap=$tap,mac=$MAC"
-			;;
-		qemu)
-			if [ "$qemu" = none ]; then
-				fail qemu "$run" "qemu-system-x86_64 is not installed"
-				continue
-			fi
-			qemu_base "$memory"
-			run_vm qemu "$run" "${qemu_cmd[@]}" \
-				-drive "id=tools,file=$tools,format=raw,if=none,readonly=on" \
-				-device virtio-blk-device,drive=tools,serial=tools \
-				-netdev "tap,id=net0,ifname=$tap,script=no,downscript=no,vhost=off" \
-				-device "virtio-net-device,netdev=net0,mac=$MAC" \
-				-append "$QEMU_APPEND bench.time=$time"
-			;;
-		esac
-	done
-done
+run_vqvm() {
+	vqvm_guest vqvm "$1" "iperf3 tests worked" "bench.time=$time" --net "tap=$tap,mac=$MAC"
+}
+# The same TAP and MAC on the management device (the guest's /init loads vqvm_mgmt.ko).
+run_managed() {
+	vqvm_guest managed "$1" "iperf3 tests worked" "bench.time=$time vqvm.mgmt=load" \
+		--managed-net "tap=$tap,mac=$MAC"
+}
+run_qemu() {
+	qemu_guest "$1" "iperf3 tests worked" "bench.time=$time" \
+		-netdev "tap,id=net0,ifname=$tap,script=no,downscript=no,vhost=off" \
+		-device "virtio-net-device,netdev=net0,mac=$MAC"
+}
+
+run_all
 exit "$failed"
