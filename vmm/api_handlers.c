@@ -16,6 +16,12 @@
 #include "vmm/vm.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/*
+ * The Firecracker API whose endpoints and field names vqvm follows (machine-config's
+ * huge_pages is from 1.7.0): what GET /version reports as firecracker_version, so that
+ * clients written for Firecracker find the field they parse.
+ */
+#define FIRECRACKER_API_VERSION "1.7.0"
 
 enum control_state api_state(struct control *c)
 {
@@ -56,7 +62,8 @@ static void get_info(struct api_request *r)
 
 static void get_version(struct api_request *r)
 {
-	api_reply(r, MHD_HTTP_OK, json_pack("{s:s}", "vqvm_version", VQVM_VERSION));
+	api_reply(r, MHD_HTTP_OK, json_pack("{s:s, s:s}", "firecracker_version",
+					    FIRECRACKER_API_VERSION, "vqvm_version", VQVM_VERSION));
 }
 
 /* GET /vm/config, or one of its sections (GET /machine-config). */
@@ -173,7 +180,8 @@ static int open_log(struct control *c, const struct vm_config *next, struct err 
 
 static int open_metrics(struct control *c, const struct vm_config *next, struct err *e)
 {
-	return metrics_open(&c->metrics, next->metrics_path, e);
+	return metrics_open(&c->metrics, next->metrics_path, next->metrics_interval_s * 1000,
+			    e);
 }
 
 static const struct config_endpoint ep_machine = { "machine-config", apply_machine, false, NULL };

@@ -25,7 +25,11 @@
 /* The management device forces a removal after its timeout; then some slack. */
 #define REMOVAL_WAIT_MS (MGMT_DEFAULT_REMOVAL_TIMEOUT_MS + 5000)
 
-/* The managed devices as the management device lists them; caller frees. */
+/*
+ * The managed devices as the management device lists them, with their state; caller
+ * frees. Not on the VMM loop: mgmt_list waits for a command in progress, which may be
+ * waiting for backend I/O that this loop completes.
+ */
 static struct mgmt_dev_info *list_devices(struct mgmt *m, unsigned int *n)
 {
 	struct mgmt_dev_info *infos = calloc(TVQ_MAX_MANAGED_LIMIT, sizeof(*infos));
@@ -177,6 +181,33 @@ void api_put_managed(struct api_request *r)
 
 /* --- removal ---------------------------------------------------------------------- */
 
+/* Looking for one managed device by its backend's name, or by id (backend NULL). */
+struct dev_find {
+	const char *backend;
+	uint64_t id, found;
+};
+
+static void find_one(void *arg, const struct mgmt_dev_info *info, struct virtio_device *dev)
+{
+	struct dev_find *f = arg;
+
+	if (f->backend ? !strcmp(info->backend, f->backend) : info->id == f->id)
+		f->found = info->id;
+}
+
+/*
+ * The id of the managed device on backend (or with id), 0 if there is none. Without
+ * the state, so that it never waits for a command (mgmt_for_each_device): safe on the
+ * VMM loop, unlike list_devices.
+ */
+static uint64_t find_device(struct mgmt *m, const char *backend, uint64_t id)
+{
+	struct dev_find f = { .backend = backend, .id = id };
+
+	mgmt_for_each_device(m, find_one, &f);
+	return f.found;
+}
+
 static void forget_backend(struct control *c, const char *name)
 {
 	pthread_mutex_lock(&c->lock);
@@ -208,15 +239,9 @@ static void removal_poll(struct evloop_op *op, int res, bool more)
 {
 	struct removal *rm = op->opaque;
 	struct control *c = rm->c;
-	struct mgmt_dev_info *infos;
+	bool gone = !find_device(c->vm->mgmt, NULL, rm->id);
 	struct timespec now;
-	bool gone = true;
-	unsigned int n;
 
-	infos = list_devices(c->vm->mgmt, &n);
-	for (unsigned int i = 0; i < n; i++)
-		gone &= infos[i].id != rm->id;
-	free(infos);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	rm->waited_ms = (unsigned int)((now.tv_sec - rm->since.tv_sec) * 1000 +
 				       (now.tv_nsec - rm->since.tv_nsec) / 1000000);
@@ -234,21 +259,15 @@ static void removal_poll(struct evloop_op *op, int res, bool more)
 static void hot_remove(struct api_request *r, struct control *c)
 {
 	const char *name = api_param(r);
-	const struct mgmt_dev_info *d;
-	struct mgmt_dev_info *infos;
 	struct err e = { { 0 } };
 	struct removal *rm;
-	unsigned int n;
 	uint64_t id;
 
 	if (!c->vm->mgmt) {
 		api_fail(r, MHD_HTTP_NOT_FOUND, "managed-devices: no backend '%s'", name);
 		return;
 	}
-	infos = list_devices(c->vm->mgmt, &n);
-	d = find_backend(infos, n, name);
-	id = d ? d->id : 0;
-	free(infos);
+	id = find_device(c->vm->mgmt, name, 0);
 	if (!id) {
 		/* No device on it: a backend waiting in the pool goes at once. */
 		if (mgmt_remove_backend(c->vm->mgmt, name, &e)) {

@@ -83,6 +83,7 @@ struct vm_config {
 	char *api_sock;            /* NULL = no API server */
 	char *log_path;            /* NULL = stderr */
 	char *metrics_path;        /* NULL = no metrics */
+	unsigned int metrics_interval_s; /* periodic metrics lines; 0 = every 60 s */
 };
 
 /* Whether the VM gets a management device: any backend, or --managed-max given. */

@@ -8,6 +8,7 @@
 
 #include "arch/x86/layout.h"
 #include "lib/log.h"
+#include "vmm/metrics.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_MEMORY_MIB (1ULL << 24) /* 16 TiB: beyond any host, well inside uint64 bytes */
@@ -576,12 +577,21 @@ static int x_path(void *t, json_t *v, struct err *e)
 	return set_string(&((struct vm_config *)t)->metrics_path, v, 0, e);
 }
 
+/* vqvm's: Firecracker's period (60 s) is the default. */
+static int x_interval(void *t, json_t *v, struct err *e)
+{
+	return set_uint(&((struct vm_config *)t)->metrics_interval_s, v, 1,
+			METRICS_MAX_INTERVAL_S, e);
+}
+
 static const struct jfield metrics_fields[] = {
 	{ "metrics_path", JSON_STRING, OBJ_PLAIN, OBJ_PLAIN, x_path },
+	{ "flush_interval_s", JSON_INTEGER, OBJ_PLAIN, 0, x_interval },
 };
 
 int config_json_metrics(struct vm_config *cfg, json_t *obj, struct err *e)
 {
+	cfg->metrics_interval_s = 0; /* PUT replaces the whole object */
 	return parse_fields("metrics", obj, metrics_fields, ARRAY_SIZE(metrics_fields), OBJ_PLAIN,
 			    false, cfg, e);
 }
@@ -758,6 +768,17 @@ static json_t *dump_devices(const struct vm_config *cfg, json_t *root)
 	return root;
 }
 
+/* null without a metrics file (config_json_apply skips it); the interval in effect. */
+static json_t *dump_metrics(const struct vm_config *cfg)
+{
+	unsigned int interval = cfg->metrics_interval_s;
+
+	if (!cfg->metrics_path)
+		return json_null();
+	return json_pack("{s:s, s:i}", "metrics_path", cfg->metrics_path, "flush_interval_s",
+			 (int)(interval ? interval : METRICS_DEFAULT_INTERVAL_MS / 1000));
+}
+
 json_t *config_json_dump(const struct vm_config *cfg)
 {
 	static const char *const levels[] = { "Error", "Warning", "Info", "Debug" };
@@ -783,9 +804,6 @@ json_t *config_json_dump(const struct vm_config *cfg)
 	json_object_set_new(root, "logger",
 			    json_pack("{s:o, s:s}", "log_path", str_or_null(cfg->log_path),
 				      "level", levels[cfg->log_level]));
-	json_object_set_new(root, "metrics",
-			    cfg->metrics_path ? json_pack("{s:s}", "metrics_path",
-							  cfg->metrics_path)
-					      : json_null());
+	json_object_set_new(root, "metrics", dump_metrics(cfg));
 	return root;
 }

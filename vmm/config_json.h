@@ -30,7 +30,7 @@ int config_json_drive(struct vm_config *cfg, const char *path_id, json_t *obj, s
 int config_json_net(struct vm_config *cfg, const char *path_id, json_t *obj, struct err *e);
 int config_json_managed(struct vm_config *cfg, const char *path_id, json_t *obj,
 			struct err *e);
-/* PUT /logger (log_path, level) and PUT /metrics (metrics_path). */
+/* PUT /logger (log_path, level) and PUT /metrics (metrics_path, flush_interval_s). */
 int config_json_logger(struct vm_config *cfg, json_t *obj, struct err *e);
 int config_json_metrics(struct vm_config *cfg, json_t *obj, struct err *e);
 

@@ -55,14 +55,15 @@ int control_init(struct control *c, struct vm_config *cfg, struct err *e)
 	c->cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
 	c->sig_fd = -1;
-	metrics_init(&c->metrics, 0, collect, c);
+	metrics_init(&c->metrics, collect, c);
 	ret = evloop_init(&c->loop, CONTROL_LOOP_ENTRIES);
 	if (ret)
 		return err_set(e, "cannot set up io_uring: %s", strerror(-ret));
 	c->loop_ready = true;
 	if (c->cfg.log_path && (ret = log_open_file(c->cfg.log_path)) < 0)
 		return err_set(e, "log_path %s: %s", c->cfg.log_path, strerror(-ret));
-	if (c->cfg.metrics_path && metrics_open(&c->metrics, c->cfg.metrics_path, e))
+	if (c->cfg.metrics_path &&
+	    metrics_open(&c->metrics, c->cfg.metrics_path, c->cfg.metrics_interval_s * 1000, e))
 		return -1;
 	return 0;
 }

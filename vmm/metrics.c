@@ -18,14 +18,13 @@
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
-void metrics_init(struct metrics *m, unsigned int interval_ms,
-		  void (*collect)(void *arg, json_t *line), void *arg)
+void metrics_init(struct metrics *m, void (*collect)(void *arg, json_t *line), void *arg)
 {
 	memset(m, 0, sizeof(*m));
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
 	m->fd = -1;
-	m->interval_ms = interval_ms ? interval_ms : METRICS_DEFAULT_INTERVAL_MS;
+	m->interval_ms = METRICS_DEFAULT_INTERVAL_MS;
 	m->collect = collect;
 	m->arg = arg;
 }
@@ -82,6 +81,7 @@ static void *metrics_thread(void *arg)
 			t.tv_sec++;
 			t.tv_nsec -= 1000000000;
 		}
+		/* Woken early (a new file or interval, or stop): the period starts again. */
 		if (pthread_cond_timedwait(&m->cond, &m->lock, &t) == ETIMEDOUT && !m->stop &&
 		    write_line(m, &e))
 			log_debug("%s", e.msg);
@@ -90,7 +90,8 @@ static void *metrics_thread(void *arg)
 	return NULL;
 }
 
-int metrics_open(struct metrics *m, const char *path, struct err *e)
+int metrics_open(struct metrics *m, const char *path, unsigned int interval_ms,
+		 struct err *e)
 {
 	/* O_RDWR: a FIFO opens without a reader; O_NONBLOCK: a full one drops lines. */
 	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600);
@@ -102,6 +103,8 @@ int metrics_open(struct metrics *m, const char *path, struct err *e)
 	if (m->fd >= 0)
 		close(m->fd);
 	m->fd = fd;
+	m->interval_ms = interval_ms ? interval_ms : METRICS_DEFAULT_INTERVAL_MS;
+	pthread_cond_broadcast(&m->cond);
 	if (!m->thread_started) {
 		ret = pthread_create(&m->thread, NULL, metrics_thread, m);
 		m->thread_started = !ret;

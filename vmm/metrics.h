@@ -28,6 +28,7 @@ struct vm;
 struct mgmt;
 
 #define METRICS_DEFAULT_INTERVAL_MS 60000 /* as Firecracker's */
+#define METRICS_MAX_INTERVAL_S 86400      /* PUT /metrics flush_interval_s: 1 s to a day */
 
 struct metrics {
 	pthread_mutex_t lock;
@@ -42,10 +43,13 @@ struct metrics {
 	uint64_t lines, dropped;
 };
 
-void metrics_init(struct metrics *m, unsigned int interval_ms,
-		  void (*collect)(void *arg, json_t *line), void *arg);
-/* Write to path from now on (replacing an earlier file); starts the periodic writes. */
-int metrics_open(struct metrics *m, const char *path, struct err *e);
+void metrics_init(struct metrics *m, void (*collect)(void *arg, json_t *line), void *arg);
+/*
+ * Write to path from now on (replacing an earlier file), a line every interval_ms (0:
+ * METRICS_DEFAULT_INTERVAL_MS), the first one interval_ms from now.
+ */
+int metrics_open(struct metrics *m, const char *path, unsigned int interval_ms,
+		 struct err *e);
 /* Write a line now; -1 with e set if no file is configured or the write failed. */
 int metrics_flush(struct metrics *m, struct err *e);
 /* Stop the thread, close the file; write a last line first if last_line. */

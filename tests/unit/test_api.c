@@ -254,8 +254,11 @@ Test(api, instance_info_and_version)
 	cr_assert_str_eq(get_str(j, "app_name", NULL), "vqvm");
 	cr_assert_str_eq(get_str(j, "vmm_version", NULL), VQVM_VERSION);
 	json_decref(j);
+	/* Firecracker's clients parse firecracker_version: the API version vqvm follows. */
 	j = get(&f, "/version");
+	cr_assert_str_eq(get_str(j, "firecracker_version", NULL), "1.7.0");
 	cr_assert_str_eq(get_str(j, "vqvm_version", NULL), VQVM_VERSION);
+	cr_assert_eq(json_object_size(j), 2, "nothing else");
 	json_decref(j);
 	stop(&f);
 }
@@ -443,6 +446,77 @@ Test(api, metrics_to_file_and_fifo)
 	stop(&f);
 }
 
+/* Lines in the file (each ends in a newline). */
+static int count_lines(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	int n = 0, ch;
+
+	if (!fp)
+		return 0;
+	while ((ch = fgetc(fp)) != EOF)
+		n += ch == '\n';
+	fclose(fp);
+	return n;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec t = { ms / 1000, (ms % 1000) * 1000000 };
+
+	while (nanosleep(&t, &t) && errno == EINTR)
+		;
+}
+
+/* vqvm's flush_interval_s: a short period writes lines by itself; a new PUT restarts it. */
+Test(api, metrics_flush_interval)
+{
+	struct fixture f;
+	char path[160], body[256];
+	json_t *j;
+	int n;
+
+	start(&f);
+	snprintf(path, sizeof(path), "%s/metrics.json", f.dir);
+	snprintf(body, sizeof(body), "{\"metrics_path\": \"%s\", \"flush_interval_s\": 1}",
+		 path);
+	expect_ok(&f, "PUT", "/metrics", body);
+	j = get(&f, "/vm/config");
+	cr_assert_eq(get_int(j, "metrics", "flush_interval_s"), 1);
+	json_decref(j);
+	cr_assert_eq(count_lines(path), 0, "the first line comes one interval later");
+	sleep_ms(3500);
+	n = count_lines(path);
+	cr_assert(n >= 2 && n <= 4, "%d lines in 3.5 s at one a second", n);
+	j = last_line(path);
+	cr_assert_geq(get_int(j, "metrics", "lines"), 1, "the line counter counts them");
+	json_decref(j);
+	/* Out of range, or not an integer: 400, and the period stays. */
+	snprintf(body, sizeof(body), "{\"metrics_path\": \"%s\", \"flush_interval_s\": 0}",
+		 path);
+	expect(&f, "PUT", "/metrics", body, 400, "metrics: flush_interval_s: 0 is out of range "
+	       "(1-86400)");
+	snprintf(body, sizeof(body), "{\"metrics_path\": \"%s\", \"flush_interval_s\": "
+		 "86401}", path);
+	expect(&f, "PUT", "/metrics", body, 400, "flush_interval_s: 86401 is out of range");
+	snprintf(body, sizeof(body), "{\"metrics_path\": \"%s\", \"flush_interval_s\": "
+		 "\"1\"}", path);
+	expect(&f, "PUT", "/metrics", body, 400, "flush_interval_s must be an integer");
+	j = get(&f, "/vm/config");
+	cr_assert_eq(get_int(j, "metrics", "flush_interval_s"), 1);
+	json_decref(j);
+	/* A PUT without it: back to Firecracker's 60 s; no more lines for now. */
+	snprintf(body, sizeof(body), "{\"metrics_path\": \"%s\"}", path);
+	expect_ok(&f, "PUT", "/metrics", body);
+	j = get(&f, "/vm/config");
+	cr_assert_eq(get_int(j, "metrics", "flush_interval_s"), 60);
+	json_decref(j);
+	n = count_lines(path);
+	sleep_ms(2000);
+	cr_assert_eq(count_lines(path), n, "60 s now: no line within 2 s");
+	stop(&f);
+}
+
 Test(api, actions_before_start)
 {
 	struct fixture f;
@@ -485,8 +559,23 @@ Test(api, requests_after_the_vm_ended)
 	expect(&f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 400,
 	       "the VM has ended");
 	expect(&f, "PATCH", "/vm", "{\"state\": \"Paused\"}", 400, "the VM has ended");
+	expect(&f, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}", 400,
+	       "the VM has ended");
+	expect(&f, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}", 400,
+	       "the VM has ended");
+	expect(&f, "PUT", "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/d\", "
+	       "\"is_root_device\": false}", 400, "the VM has ended");
+	expect(&f, "PUT", "/managed-devices/m", "{\"backend\": \"m\", \"type\": \"block\", "
+	       "\"path_on_host\": \"/d\"}", 400, "the VM has ended");
+	expect(&f, "DELETE", "/managed-devices/m", NULL, 400, "the VM has ended");
+	expect(&f, "PUT", "/logger", "{\"level\": \"Info\"}", 400, "the VM has ended");
+	expect(&f, "PUT", "/metrics", "{\"metrics_path\": \"/tmp/m\"}", 400,
+	       "the VM has ended");
 	/* Reads still answer. */
 	j = get(&f, "/vm/config");
+	json_decref(j);
+	j = get(&f, "/managed-devices");
+	cr_assert_eq(json_array_size(j), 0);
 	json_decref(j);
 	stop(&f);
 }
@@ -576,6 +665,19 @@ Test(api_bad, wrong_types)
 		{ "PUT", "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/d\", "
 		  "\"is_root_device\": false, \"rate_limiter\": {\"bandwidth\": {}}}", 400,
 		  "rate_limiter must be null" },
+		{ "PATCH", "/vm", "{\"state\": true}", 400, "vm: state must be a string" },
+		{ "PUT", "/logger", "{\"level\": 3}", 400, "logger: level must be a string" },
+		{ "PUT", "/metrics", "{\"metrics_path\": 1}", 400,
+		  "metrics: metrics_path must be a string" },
+		{ "PUT", "/managed-devices/m", "{\"backend\": \"m\", \"type\": 1}", 400,
+		  "managed-devices: type must be a string" },
+		{ "PUT", "/managed-devices/m", "{\"backend\": \"m\", \"type\": \"block\", "
+		  "\"path_on_host\": 5}", 400, "managed-devices: path_on_host must be a string" },
+		{ "PUT", "/managed-devices/n", "{\"backend\": \"n\", \"type\": \"net\", "
+		  "\"host_dev_name\": \"tap0\", \"queues\": \"2\"}", 400,
+		  "managed-devices: queues must be an integer" },
+		{ "PUT", "/managed-devices/m", "[\"m\"]", 400,
+		  "managed-devices: the body must be a JSON object" },
 	};
 
 	expect_cases(cases, sizeof(cases) / sizeof(cases[0]));
@@ -592,6 +694,14 @@ Test(api_bad, unknown_fields)
 		  "actions: unknown field 'now'" },
 		{ "PUT", "/network-interfaces/a", "{\"iface_id\": \"a\", \"host_dev_name\": "
 		  "\"t\", \"backend\": \"a\"}", 400, "unknown field 'backend'" },
+		{ "PATCH", "/vm", "{\"state\": \"Paused\", \"when\": 1}", 400,
+		  "vm: unknown field 'when'" },
+		{ "PUT", "/logger", "{\"file\": \"/tmp/l\"}", 400, "logger: unknown field 'file'" },
+		{ "PUT", "/metrics", "{\"metrics_path\": \"/tmp/m\", \"interval\": 1}", 400,
+		  "metrics: unknown field 'interval'" },
+		{ "PUT", "/managed-devices/n", "{\"backend\": \"n\", \"type\": \"net\", "
+		  "\"host_dev_name\": \"tap0\", \"path_on_host\": \"/d\"}", 400,
+		  "managed-devices: unknown field 'path_on_host'" },
 	};
 
 	expect_cases(cases, sizeof(cases) / sizeof(cases[0]));
@@ -613,6 +723,12 @@ Test(api_bad, missing_required_fields)
 		{ "PATCH", "/vm", "{}", 400, "vm: state is required" },
 		{ "PUT", "/boot-source", "{\"kernel_image_path\": null}", 400,
 		  "kernel_image_path must be a string" },
+		{ "PUT", "/managed-devices/m", "{\"backend\": \"m\", \"type\": \"block\"}", 400,
+		  "managed-devices: path_on_host is required" },
+		{ "PUT", "/managed-devices/n", "{\"backend\": \"n\", \"type\": \"net\"}", 400,
+		  "managed-devices: host_dev_name is required" },
+		{ "PUT", "/managed-devices/m", "{\"type\": \"block\", \"path_on_host\": \"/d\"}",
+		  400, "managed-devices: backend is required" },
 	};
 
 	expect_cases(cases, sizeof(cases) / sizeof(cases[0]));
@@ -655,6 +771,24 @@ Test(api_bad, values_out_of_range)
 		/* Device ids are one namespace. */
 		{ "PUT", "/network-interfaces/r1", "{\"iface_id\": \"r1\", "
 		  "\"host_dev_name\": \"tap0\"}", 400, "device id 'r1' is used twice" },
+		{ "PUT", "/managed-devices/r1", "{\"backend\": \"r1\", \"type\": \"block\", "
+		  "\"path_on_host\": \"/d\"}", 400, "device id 'r1' is used twice" },
+		{ "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 128, "
+		  "\"managed_max\": 1025}", 400, "managed_max: 1025 is out of range (1-1024)" },
+		{ "PUT", "/managed-devices/m", "{\"backend\": \"m\", \"type\": \"block\", "
+		  "\"path_on_host\": \"/d\", \"queues\": 0}", 400,
+		  "managed-devices: queues: 0 is out of range (1-64)" },
+		{ "PUT", "/managed-devices/a", "{\"backend\": \"b\", \"type\": \"block\", "
+		  "\"path_on_host\": \"/d\"}", 400, "backend 'b' does not match the path's 'a'" },
+		{ "PUT", "/managed-devices/n", "{\"backend\": \"n\", \"type\": \"net\", "
+		  "\"host_dev_name\": \"tap0\", \"guest_mac\": \"00:00:00:00:00:00\"}", 400,
+		  "guest_mac" },
+		/* An id in the path longer than any the API takes. */
+		{ "PUT", "/drives/" "0123456789012345678901234567890123456789012345678901234567890123x",
+		  "{}", 400, "the id in the path is longer than 64 characters" },
+		{ "DELETE", "/managed-devices/"
+		  "0123456789012345678901234567890123456789012345678901234567890123x", NULL, 400,
+		  "the id in the path is longer than 64 characters" },
 	};
 
 	expect_cases(cases, sizeof(cases) / sizeof(cases[0]));
@@ -795,6 +929,44 @@ Test(api_bad, many_clients_at_once)
 	stop(&f);
 }
 
+/*
+ * More clients than the connection limit: the one over it waits (the server leaves it in
+ * the listen backlog) until a slot frees, here when the idle clients are dropped after the
+ * idle timeout (1 s), and is then served; nothing is lost or stuck.
+ */
+Test(api_bad, more_clients_than_the_limit)
+{
+	struct fixture f;
+	int idle[API_DEFAULT_MAX_CONNECTIONS], extra;
+	struct timespec t0, t1;
+	struct pollfd p;
+	struct reply r;
+	long ms;
+
+	start(&f);
+	for (int i = 0; i < API_DEFAULT_MAX_CONNECTIONS; i++)
+		idle[i] = connect_to(f.sock);
+	sleep_ms(200); /* the server has taken them all */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	extra = connect_to(f.sock);
+	send_request(extra, "GET", "/", NULL);
+	p = (struct pollfd){ .fd = extra, .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, 5000), 1, "the client over the limit is not left hanging");
+	read_reply(extra, &r);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_eq(r.status, 200, "%s", r.raw);
+	free_reply(&r);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	cr_assert_geq(ms, 500, "served after %ld ms: it waited for a free slot", ms);
+	for (int i = 0; i < API_DEFAULT_MAX_CONNECTIONS; i++)
+		cr_assert(closed_within(idle[i], 5000), "idle client %d dropped", i);
+	for (int i = 0; i < API_DEFAULT_MAX_CONNECTIONS; i++)
+		close(idle[i]);
+	expect_fast(&f, 500);
+	expect_ok(&f, "PATCH", "/machine-config", "{\"vcpu_count\": 2}");
+	stop(&f);
+}
+
 /* --- the socket file ---------------------------------------------------------------- */
 
 Test(api_socket, mode_stale_in_use_and_removal)
@@ -920,6 +1092,30 @@ Test(config_json, errors_name_section_and_field)
 		       "\"is_root_device\": false}, {\"drive_id\": \"b\"}]}", 0, NULL);
 	cr_assert_eq(config_json_apply(&c, j, &e), -1);
 	cr_assert_str_eq(e.msg, "drives[1]: drives: path_on_host is required");
+	json_decref(j);
+	config_free(&c);
+}
+
+/* The metrics section's vqvm field, as --config-file reads it and GET /vm/config shows it. */
+Test(config_json, metrics_flush_interval)
+{
+	struct vm_config c;
+	struct err e = { { 0 } };
+	json_t *j = json_loads("{\"metrics\": {\"metrics_path\": \"/m\", "
+			       "\"flush_interval_s\": 5}}", 0, NULL), *d;
+
+	config_init(&c);
+	cr_assert_eq(config_json_apply(&c, j, &e), 0, "%s", e.msg);
+	cr_assert_eq(c.metrics_interval_s, 5);
+	d = config_json_dump(&c);
+	cr_assert(json_equal(json_object_get(d, "metrics"), json_object_get(j, "metrics")),
+		  "dumped as given");
+	json_decref(d);
+	json_decref(j);
+	j = json_loads("{\"metrics\": {\"metrics_path\": \"/m\", \"flush_interval_s\": -1}}",
+		       0, NULL);
+	cr_assert_eq(config_json_apply(&c, j, &e), -1);
+	cr_assert_str_eq(e.msg, "metrics: flush_interval_s: -1 is out of range (1-86400)");
 	json_decref(j);
 	config_free(&c);
 }

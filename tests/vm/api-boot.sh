@@ -5,8 +5,11 @@
 # metrics by PUT, then InstanceStart; the guest runs with 2 vCPUs, 192 MiB, the command
 # line and the disk it was given; GET / says Running; PATCH /vm pauses and resumes it;
 # FlushMetrics writes a line, and the line written at exit counts vCPU exits; changes
-# to the configuration after the start are refused with a 400; the guest's reboot ends
-# vqvm with status 0 and the socket is gone.
+# to the configuration after the start are refused with a 400; while a stalled client
+# holds a request open (its body never comes), other requests are answered at once, 20
+# clients at once all get theirs, and the guest runs on (PATCH /vm, its script); the
+# stalled one gets its 400 when its body ends; the guest's reboot ends vqvm with status
+# 0 and the socket is gone.
 . "$(dirname "$0")/../lib.sh"
 
 # The guest's side: what it was given.
@@ -43,6 +46,29 @@ cat "$dir/START"
 api INFO1 GET /
 echo "API_STATE1=$(cat "$dir/INFO1")"
 api LATE PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 192}'
+# A stalled client: curl sends a PUT's headers, then waits for a body from a FIFO that
+# nobody writes to until the end of this part (only this shell holds it open).
+mkfifo "$dir/slow"
+exec 6<>"$dir/slow"
+curl -sS --unix-socket "$sock" -o "$dir/SLOW" -w '%{http_code}' -X PUT -T "$dir/slow" \
+	http://localhost/machine-config >"$dir/SLOW_STATUS" 2>&1 6>&- &
+slow=$!
+sleep 1
+echo "API_STALL_INFO=$(curl -sS --unix-socket "$sock" -o /dev/null \
+	-w '%{http_code} %{time_total}' http://localhost/)"
+many=
+for _ in $(seq 20); do
+	curl -sS --unix-socket "$sock" -o /dev/null -w '%{http_code}\n' \
+		http://localhost/machine-config >>"$dir/many" 2>&1 &
+	many="$many $!"
+done
+# shellcheck disable=SC2086 # the pids
+wait $many
+echo "API_MANY_200=$(grep -c '^200$' "$dir/many")"
+echo "API_SLOW_WAITING=$(kill -0 "$slow" 2>/dev/null && echo yes || echo no)"
+exec 6>&-
+wait "$slow"
+echo "API_SLOW=$(cat "$dir/SLOW_STATUS") $(cat "$dir/SLOW")"
 api PAUSE PATCH /vm '{"state": "Paused"}'
 api INFO2 GET /
 echo "API_STATE2=$(cat "$dir/INFO2")"
@@ -80,6 +106,13 @@ check "a bad vcpu_count: 400 naming the field" \
 check "InstanceStart: 204" expect_line "$work/err" '^API_START=204$'
 check "GET / after the start: Running" expect_line "$work/err" '^API_STATE1=.*"state":"Running"'
 check "machine-config after the start: 400" expect_line "$work/err" '^API_LATE=400$'
+check "a stalled client: others are answered at once (< 2 s)" \
+	expect_line "$work/err" '^API_STALL_INFO=200 [01]\.[0-9]+$'
+check "20 clients at once: 20 x 200" expect_line "$work/err" '^API_MANY_200=20$'
+check "the stalled client was still waiting meanwhile" \
+	expect_line "$work/err" '^API_SLOW_WAITING=yes$'
+check "its body ends empty: 400" \
+	expect_line "$work/err" '^API_SLOW=400 \{"fault_message":"a JSON body is required"\}$'
 check "PATCH /vm Paused: 204" expect_line "$work/err" '^API_PAUSE=204$'
 check "GET / while paused: Paused" expect_line "$work/err" '^API_STATE2=.*"state":"Paused"'
 check "PATCH /vm Resumed: 204" expect_line "$work/err" '^API_RESUME=204$'

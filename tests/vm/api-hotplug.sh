@@ -19,7 +19,10 @@
 # sandboxes running (3-4 s a cycle); hence --timeout 700.
 . "$(dirname "$0")/../lib.sh"
 
-tools=$root/build/images/tools.ext4
+# fio on a tools disk of this test's own (build/images/tools.ext4 may be in use by
+# another test's QEMU, which locks it).
+tools=$work/tools.ext4
+"$root/guest-images/mktools.sh" "$tools" fio || fail "mktools.sh: the tools disk"
 cycles=50
 
 cat >"$work/guest.sh" <<'GUEST'
