@@ -124,7 +124,8 @@ struct md_queue {
 struct managed_dev {
 	struct virtio_device *dev;
 	struct hv hv;
-	struct managed_params p; /* msix_budget and features_provisioned: md->lock */
+	/* features_provisioned: md->lock; msix_budget: written under md->lock and msi_lock */
+	struct managed_params p;
 
 	pthread_mutex_t lock;
 	uint64_t offered;
@@ -1297,6 +1298,15 @@ void managed_get_info(struct managed_dev *md, struct managed_info *info)
 	info->msix_in_use = md->msix_in_use;
 	pthread_mutex_unlock(&md->msi_lock);
 	pthread_mutex_unlock(&md->lock);
+}
+
+void managed_get_state(struct managed_dev *md, struct managed_info *info)
+{
+	pthread_mutex_lock(&md->msi_lock);
+	info->status = md->status;
+	info->msix_budget = md->p.msix_budget;
+	info->msix_in_use = md->msix_in_use;
+	pthread_mutex_unlock(&md->msi_lock);
 }
 
 int managed_set_msix_budget(struct managed_dev *md, uint16_t budget)

@@ -104,6 +104,12 @@ void managed_doorbell_bar(struct managed_dev *md, uint64_t bar_gpa, bool mapped)
 void managed_kick(struct managed_dev *md, uint16_t q);
 void managed_get_info(struct managed_dev *md, struct managed_info *info);
 /*
+ * Only status, msix_budget and msix_in_use of info, and unlike managed_get_info never
+ * waiting for a command in progress (msi_lock only): for the host's listings, also on
+ * a loop thread.
+ */
+void managed_get_state(struct managed_dev *md, struct managed_info *info);
+/*
  * Interrupts since creation (virtio/stats.h), any thread: injected = irqfd writes (a
  * pending one sent at unmask included); suppressed = queue and config interrupts not
  * sent when raised (entry not set, disabled, masked: then pending; or a failed write).

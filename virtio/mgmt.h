@@ -89,15 +89,18 @@ struct mgmt_dev_info {
 	struct virtio_irq_stats irqs; /* its interrupts (managed_irq_stats) */
 };
 
-/* Fill out[0..max) with the existing managed devices (slot order); returns how many. */
+/*
+ * Fill out[0..max) with the existing managed devices (slot order); returns how many.
+ * Any thread, the VMM's loops included: it never waits for a device's command in
+ * progress (one may wait for backend I/O on a loop).
+ */
 unsigned int mgmt_list(struct mgmt *m, struct mgmt_dev_info *out, unsigned int max);
 /*
  * Call fn for each existing managed device (slot order), from any thread, holding a
  * reference that keeps the device and its model alive during the call (a DESTROY or
  * removal waits for it): dev is the backend's device model, for its own counters
- * (blk_get_stats, net_get_stats). fn must be quick and must not call into m. info has
- * no status, msix_budget or msix_in_use (0): unlike mgmt_list, this never waits for a
- * command in progress (one waiting for backend I/O holds the device's state).
+ * (blk_get_stats, net_get_stats). fn must be quick and must not call into m. Never
+ * waits for a device's command in progress, as mgmt_list.
  */
 void mgmt_for_each_device(struct mgmt *m,
 			  void (*fn)(void *arg, const struct mgmt_dev_info *info,

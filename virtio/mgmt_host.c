@@ -201,17 +201,12 @@ int mgmt_remove_backend(struct mgmt *m, const char *name, struct err *e)
 
 /* ---- listing (API) ---- */
 
-/*
- * With state, the device's status and MSI-X use too: managed_get_info waits while a
- * command of the device waits for backend I/O.
- */
-static void mgmt_info_fill(struct mgmt *m, struct mgmt_vdev *vd, bool state,
-			   struct mgmt_dev_info *out)
+/* Never waits for a command of the device (managed_get_state). */
+static void mgmt_info_fill(struct mgmt *m, struct mgmt_vdev *vd, struct mgmt_dev_info *out)
 {
 	struct managed_info mi = { 0 };
 
-	if (state)
-		managed_get_info(vd->md, &mi);
+	managed_get_state(vd->md, &mi);
 	*out = (struct mgmt_dev_info){
 		.id = vd->id, .slot = vd->slot, .origin = vd->origin,
 		.virtio_device_id = vd->be->dev->device_type, .status = mi.status,
@@ -227,7 +222,7 @@ static void mgmt_info_fill(struct mgmt *m, struct mgmt_vdev *vd, bool state,
 typedef void mgmt_each_fn(void *arg, const struct mgmt_dev_info *info,
 			  struct virtio_device *dev);
 
-static void mgmt_each(struct mgmt *m, bool state, mgmt_each_fn *fn, void *arg)
+static void mgmt_each(struct mgmt *m, mgmt_each_fn *fn, void *arg)
 {
 	struct mgmt_vdev **vds = calloc(m->p.max_managed, sizeof(*vds));
 	unsigned int n;
@@ -238,7 +233,7 @@ static void mgmt_each(struct mgmt *m, bool state, mgmt_each_fn *fn, void *arg)
 	for (unsigned int i = 0; i < n; i++) {
 		struct mgmt_dev_info info;
 
-		mgmt_info_fill(m, vds[i], state, &info);
+		mgmt_info_fill(m, vds[i], &info);
 		fn(arg, &info, vds[i]->be->dev);
 		mgmt_vd_put(vds[i]);
 	}
@@ -247,7 +242,7 @@ static void mgmt_each(struct mgmt *m, bool state, mgmt_each_fn *fn, void *arg)
 
 void mgmt_for_each_device(struct mgmt *m, mgmt_each_fn *fn, void *arg)
 {
-	mgmt_each(m, false, fn, arg);
+	mgmt_each(m, fn, arg);
 }
 
 struct mgmt_list_out {
@@ -268,6 +263,6 @@ unsigned int mgmt_list(struct mgmt *m, struct mgmt_dev_info *out, unsigned int m
 {
 	struct mgmt_list_out l = { .out = out, .max = max };
 
-	mgmt_each(m, true, mgmt_list_one, &l);
+	mgmt_each(m, mgmt_list_one, &l);
 	return l.n;
 }

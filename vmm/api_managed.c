@@ -7,6 +7,7 @@
  * go (mgmt_remove), which the management device forces after its removal timeout; the
  * reply waits until the device is gone.
  */
+#include <linux/virtio_config.h>
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,15 +22,13 @@
 #include "vmm/vm.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define REMOVAL_POLL_MS 50
+#define DEV_WAIT_POLL_MS 50
 /* The management device forces a removal after its timeout; then some slack. */
 #define REMOVAL_WAIT_MS (MGMT_DEFAULT_REMOVAL_TIMEOUT_MS + 5000)
+/* How long a hot-add's reply waits for the guest's driver to bring the device up. */
+#define HOTADD_WAIT_MS 10000
 
-/*
- * The managed devices as the management device lists them, with their state; caller
- * frees. Not on the VMM loop: mgmt_list waits for a command in progress, which may be
- * waiting for backend I/O that this loop completes.
- */
+/* The managed devices as the management device lists them, with their state; caller frees. */
 static struct mgmt_dev_info *list_devices(struct mgmt *m, unsigned int *n)
 {
 	struct mgmt_dev_info *infos = calloc(TVQ_MAX_MANAGED_LIMIT, sizeof(*infos));
@@ -110,6 +109,101 @@ void api_get_managed(struct api_request *r)
 	api_reply(r, MHD_HTTP_OK, list);
 }
 
+/* Looking for one managed device by its backend's name, or by id (backend NULL). */
+struct dev_find {
+	const char *backend;
+	uint64_t id, found;
+	uint8_t status;
+};
+
+static void find_one(void *arg, const struct mgmt_dev_info *info, struct virtio_device *dev)
+{
+	struct dev_find *f = arg;
+
+	if (f->backend ? !strcmp(info->backend, f->backend) : info->id == f->id) {
+		f->found = info->id;
+		f->status = info->status;
+	}
+}
+
+/*
+ * The id of the managed device on backend (or with id), 0 if there is none, and its
+ * status in *status (if not NULL). Never waits for a device's command: safe on the loop.
+ */
+static uint64_t find_device(struct mgmt *m, const char *backend, uint64_t id,
+			    uint8_t *status)
+{
+	struct dev_find f = { .backend = backend, .id = id };
+
+	mgmt_for_each_device(m, find_one, &f);
+	if (status)
+		*status = f.status;
+	return f.found;
+}
+
+/* --- replies that wait for the guest ---------------------------------------------- */
+
+/*
+ * A reply that waits for what the guest's driver does with a device (a hot-add for
+ * DRIVER_OK, a DELETE for the device to go): check, every DEV_WAIT_POLL_MS on the VMM
+ * loop, replies and returns true once it is there, or (expired) at the limit. Freed
+ * with its request.
+ */
+struct dev_wait {
+	struct api_request *r;
+	struct control *c;
+	uint64_t id;
+	unsigned int limit_ms, waited_ms;
+	bool (*check)(struct dev_wait *w, bool expired);
+	struct timespec since;
+	struct evloop_op op;
+	struct __kernel_timespec ts;
+};
+
+static void dev_wait_poll(struct evloop_op *op, int res, bool more);
+
+static int dev_wait_arm(struct dev_wait *w)
+{
+	w->ts.tv_sec = 0;
+	w->ts.tv_nsec = DEV_WAIT_POLL_MS * 1000000LL;
+	return evloop_timer(&w->c->vm->loop, &w->op, &w->ts, dev_wait_poll, w);
+}
+
+static void dev_wait_poll(struct evloop_op *op, int res, bool more)
+{
+	struct dev_wait *w = op->opaque;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	w->waited_ms = (unsigned int)((now.tv_sec - w->since.tv_sec) * 1000 +
+				      (now.tv_nsec - w->since.tv_nsec) / 1000000);
+	if (!w->check(w, w->waited_ms >= w->limit_ms) && dev_wait_arm(w))
+		w->check(w, true);
+}
+
+/* NULL (and r answered) when out of memory. */
+static struct dev_wait *dev_wait_new(struct api_request *r, struct control *c, uint64_t id,
+				     unsigned int limit_ms,
+				     bool (*check)(struct dev_wait *w, bool expired))
+{
+	struct dev_wait *w = api_alloc_state(r, sizeof(*w));
+
+	if (!w) {
+		api_fail(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		return NULL;
+	}
+	*w = (struct dev_wait){ .r = r, .c = c, .id = id, .limit_ms = limit_ms,
+				.check = check };
+	clock_gettime(CLOCK_MONOTONIC, &w->since);
+	return w;
+}
+
+/* Look now (it may be there already), then poll. */
+static void dev_wait_start(struct dev_wait *w)
+{
+	dev_wait_poll(&(struct evloop_op){ .opaque = w }, 0, false);
+}
+
 /* --- hot-add ------------------------------------------------------------------------ */
 
 static bool backend_exists(const struct vm_config *cfg, const char *name)
@@ -120,12 +214,37 @@ static bool backend_exists(const struct vm_config *cfg, const char *name)
 		       cfg->nr_managed_nets;
 }
 
+/*
+ * A hot-added device's reply, once the guest's driver brought it up (DRIVER_OK), gave
+ * up on it (FAILED, NEEDS_RESET) or destroyed it, or at the limit with the state it
+ * reached: 200 with the state either way.
+ */
+static bool hotadd_check(struct dev_wait *w, bool expired)
+{
+	uint8_t status = 0;
+	bool gone = !find_device(w->c->vm->mgmt, NULL, w->id, &status);
+	bool settled = status & (VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_FAILED |
+				 VIRTIO_CONFIG_S_NEEDS_RESET);
+	const char *state = gone ? "destroyed" : status_name(status);
+
+	if (!gone && !settled && !expired)
+		return false;
+	log_info("managed-devices: device %llu is %s after %u ms%s", (unsigned long long)w->id,
+		 state, w->waited_ms, settled || gone ? "" : " (no more waiting)");
+	api_reply(w->r, MHD_HTTP_OK, json_pack("{s:s, s:I, s:s, s:i, s:i}", "backend",
+					       api_param(w->r), "id", (json_int_t)w->id,
+					       "state", state, "status", status, "waited_ms",
+					       (int)w->waited_ms));
+	return true;
+}
+
 /* The body checked as before the start, then the backend opened and handed over. */
 static void hot_add(struct api_request *r, struct control *c)
 {
 	const char *name = api_param(r);
 	struct err e = { { 0 } };
 	struct vm_config next;
+	struct dev_wait *w;
 	unsigned int i;
 	uint64_t id = 0;
 	int ret;
@@ -165,8 +284,15 @@ static void hot_add(struct api_request *r, struct control *c)
 	api_commit_config(c, &next);
 	log_info("managed-devices: backend %s added (managed device %llu)", name,
 		 (unsigned long long)id);
-	api_reply(r, MHD_HTTP_OK, json_pack("{s:s, s:o}", "backend", name, "id",
-					    id ? json_integer((json_int_t)id) : json_null()));
+	if (!id) {
+		/* Without pre-creation it waits in the pool for the guest's CREATE. */
+		api_reply(r, MHD_HTTP_OK, json_pack("{s:s, s:n, s:s}", "backend", name, "id",
+						    "state", "in_pool"));
+		return;
+	}
+	w = dev_wait_new(r, c, id, HOTADD_WAIT_MS, hotadd_check);
+	if (w)
+		dev_wait_start(w);
 }
 
 void api_put_managed(struct api_request *r)
@@ -181,33 +307,6 @@ void api_put_managed(struct api_request *r)
 
 /* --- removal ---------------------------------------------------------------------- */
 
-/* Looking for one managed device by its backend's name, or by id (backend NULL). */
-struct dev_find {
-	const char *backend;
-	uint64_t id, found;
-};
-
-static void find_one(void *arg, const struct mgmt_dev_info *info, struct virtio_device *dev)
-{
-	struct dev_find *f = arg;
-
-	if (f->backend ? !strcmp(info->backend, f->backend) : info->id == f->id)
-		f->found = info->id;
-}
-
-/*
- * The id of the managed device on backend (or with id), 0 if there is none. Without
- * the state, so that it never waits for a command (mgmt_for_each_device): safe on the
- * VMM loop, unlike list_devices.
- */
-static uint64_t find_device(struct mgmt *m, const char *backend, uint64_t id)
-{
-	struct dev_find f = { .backend = backend, .id = id };
-
-	mgmt_for_each_device(m, find_one, &f);
-	return f.found;
-}
-
 static void forget_backend(struct control *c, const char *name)
 {
 	pthread_mutex_lock(&c->lock);
@@ -215,59 +314,36 @@ static void forget_backend(struct control *c, const char *name)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* A DELETE waiting for the device to go: polled on the VMM loop. */
-struct removal {
-	struct api_request *r;
-	struct control *c;
-	uint64_t id;
-	struct timespec since;
-	unsigned int waited_ms;
-	struct evloop_op op;
-	struct __kernel_timespec ts;
-};
-
-static void removal_poll(struct evloop_op *op, int res, bool more);
-
-static int removal_arm(struct removal *rm)
+/* A DELETE's reply once the device is gone (204), or 500 at the limit. */
+static bool removal_check(struct dev_wait *w, bool expired)
 {
-	rm->ts.tv_sec = 0;
-	rm->ts.tv_nsec = REMOVAL_POLL_MS * 1000000LL;
-	return evloop_timer(&rm->c->vm->loop, &rm->op, &rm->ts, removal_poll, rm);
-}
+	struct control *c = w->c;
+	bool gone = !find_device(c->vm->mgmt, NULL, w->id, NULL);
 
-static void removal_poll(struct evloop_op *op, int res, bool more)
-{
-	struct removal *rm = op->opaque;
-	struct control *c = rm->c;
-	bool gone = !find_device(c->vm->mgmt, NULL, rm->id);
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	rm->waited_ms = (unsigned int)((now.tv_sec - rm->since.tv_sec) * 1000 +
-				       (now.tv_nsec - rm->since.tv_nsec) / 1000000);
 	if (gone) {
-		forget_backend(c, api_param(rm->r));
+		forget_backend(c, api_param(w->r));
 		log_info("managed-devices: device %llu removed after %u ms",
-			 (unsigned long long)rm->id, rm->waited_ms);
-		api_reply(rm->r, MHD_HTTP_NO_CONTENT, NULL); /* rm is freed with r */
-	} else if (rm->waited_ms >= REMOVAL_WAIT_MS || removal_arm(rm)) {
-		api_fail(rm->r, MHD_HTTP_INTERNAL_SERVER_ERROR, "managed-devices: device %llu "
-			 "is still there after %u ms", (unsigned long long)rm->id, rm->waited_ms);
+			 (unsigned long long)w->id, w->waited_ms);
+		api_reply(w->r, MHD_HTTP_NO_CONTENT, NULL); /* w is freed with r */
+	} else if (expired) {
+		api_fail(w->r, MHD_HTTP_INTERNAL_SERVER_ERROR, "managed-devices: device %llu "
+			 "is still there after %u ms", (unsigned long long)w->id, w->waited_ms);
 	}
+	return gone || expired;
 }
 
 static void hot_remove(struct api_request *r, struct control *c)
 {
 	const char *name = api_param(r);
 	struct err e = { { 0 } };
-	struct removal *rm;
+	struct dev_wait *w;
 	uint64_t id;
 
 	if (!c->vm->mgmt) {
 		api_fail(r, MHD_HTTP_NOT_FOUND, "managed-devices: no backend '%s'", name);
 		return;
 	}
-	id = find_device(c->vm->mgmt, name, 0);
+	id = find_device(c->vm->mgmt, name, 0, NULL);
 	if (!id) {
 		/* No device on it: a backend waiting in the pool goes at once. */
 		if (mgmt_remove_backend(c->vm->mgmt, name, &e)) {
@@ -278,22 +354,16 @@ static void hot_remove(struct api_request *r, struct control *c)
 		api_reply(r, MHD_HTTP_NO_CONTENT, NULL);
 		return;
 	}
-	rm = api_alloc_state(r, sizeof(*rm));
-	if (!rm) {
-		api_fail(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	w = dev_wait_new(r, c, id, REMOVAL_WAIT_MS, removal_check);
+	if (!w)
 		return;
-	}
-	*rm = (struct removal){ .r = r, .c = c, .id = id };
-	clock_gettime(CLOCK_MONOTONIC, &rm->since);
 	if (mgmt_remove(c->vm->mgmt, id, &e)) {
 		api_fail(r, MHD_HTTP_NOT_FOUND, "managed-devices: %s", e.msg);
 		return;
 	}
 	log_info("managed-devices: removal of device %llu (%s) requested", (unsigned long long)id,
 		 name);
-	if (removal_arm(rm))
-		api_fail(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "managed-devices: cannot wait for "
-			 "device %llu to go", (unsigned long long)id);
+	dev_wait_start(w);
 }
 
 void api_delete_managed(struct api_request *r)

@@ -262,7 +262,7 @@ check "vqvm exits 0 after the guest's reboot" expect_status 0 "$status"
 check "InstanceStart: 204" expect_line "$work/err" '^API_START=204$'
 check "the guest mounted the tools disk" expect_line "$work/out" '^TOOLS_RC=0$'
 check "insmod vqvm_mgmt" expect_line "$work/out" '^INSMOD_RC=0$'
-check "under I/O: hot-add 200" expect_line "$work/err" '^API_HR_BODY=\{"backend":"fio1","id":[0-9]+\}$'
+check "under I/O: hot-add 200" expect_line "$work/err" '^API_HR_BODY=\{"backend":"fio1","id":[0-9]+,"state":"driver_ok","status":15,"waited_ms":[0-9]+\}$'
 check "under I/O: the guest finds the disk" expect_line "$work/out" '^HR_DISK=/dev/vd[a-z]$'
 check "under I/O: fio runs in the background, writing" expect_line "$work/out" '^HR_FIO_RUNNING=yes writes [0-9]+$'
 check "under I/O: the image changes while fio runs (before DELETE)" \

@@ -207,8 +207,8 @@ check "before the start it is provisioned, no id" \
 	expect_line "$work/err" '^API_LIST0_BODY=\[\{"backend":"pre1".*"id":null,"state":"provisioned"'
 check "InstanceStart: 204" expect_line "$work/err" '^API_START=204$'
 check "the guest's driver brings pre1 to driver_ok" expect_line "$work/err" '^API_PRE_READY=ok$'
-check "hot-add: 200 with the new device's id" \
-	expect_line "$work/err" '^API_HOT_BODY=\{"backend":"hot1","id":[0-9]+\}$'
+check "hot-add: 200 with the new device's id once the guest's driver brought it up" \
+	expect_line "$work/err" '^API_HOT_BODY=\{"backend":"hot1","id":[0-9]+,"state":"driver_ok","status":15,"waited_ms":[0-9]+\}$'
 check "the hot-added device reaches driver_ok" expect_line "$work/err" '^API_HOT_READY=ok$'
 check "GET lists it, created by the host" \
 	expect_line "$work/err" '^API_HOT_ENTRY=.*"created_by":"host"'
@@ -225,8 +225,8 @@ check "a second DELETE: 404" expect_line "$work/err" '^API_DEL_AGAIN=404$'
 check "the guest saw it go" expect_line "$work/out" '^HOT_GONE=yes$'
 check "pre1 is a disk in the guest too" expect_line "$work/out" '^PRE_DISK=/dev/vd[a-z]$'
 check "the guest mounted the tools disk" expect_line "$work/out" '^TOOLS_RC=0$'
-check "NIC: hot-add 200 with the new device's id" \
-	expect_line "$work/err" '^API_NIC_BODY=\{"backend":"nic1","id":[0-9]+\}$'
+check "NIC: hot-add 200 with the new device's id, once up in the guest" \
+	expect_line "$work/err" '^API_NIC_BODY=\{"backend":"nic1","id":[0-9]+,"state":"driver_ok","status":15,"waited_ms":[0-9]+\}$'
 check "NIC: a PUT on the name in use: 400 naming it" \
 	expect_line "$work/err" '^API_NIC_AGAIN=400$'
 check "NIC: ... 'exists already'" \
