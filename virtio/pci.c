@@ -6,6 +6,7 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@ struct vp_queue {
 	bool ioeventfd; /* registered at the doorbell (vp->lock) */
 	uint16_t vector; /* irq_lock */
 	bool live;       /* irq_lock: kicks are passed to the device */
+	uint64_t kicks, kicks_passed; /* irq_lock: eventfd counts read; of them to the device */
 };
 
 struct virtio_pci {
@@ -865,6 +867,9 @@ static void vp_kick(struct evloop_op *op, int res, bool more)
 		return;
 	pthread_mutex_lock(&vp->irq_lock);
 	live = q->live;
+	q->kicks += count;
+	if (live)
+		q->kicks_passed += count;
 	pthread_mutex_unlock(&vp->irq_lock);
 	if (live)
 		vp->dev->ops->queue_notify(vp->dev, q->index);
@@ -1317,8 +1322,9 @@ void virtio_pci_log_state(struct virtio_pci *vp)
 		struct pollfd p = { .fd = q->kick_fd, .events = POLLIN };
 
 		/* A kick the eventfd holds but nobody read: the queue's watch is gone. */
-		log_info("%s: queue %u: vector %u %s, unread kick %s", vp->dev->name, i,
-			 q->vector, q->live ? "live" : "not live", q->kick_fd < 0 ? "-" : poll(&p, 1, 0) == 1 ? "YES" : "no");
+		log_info("%s: queue %u: vector %u %s, kicks read %" PRIu64 " (%" PRIu64
+			 " passed on), unread kick %s", vp->dev->name, i, q->vector,
+			 q->live ? "live" : "not live", q->kicks, q->kicks_passed, q->kick_fd < 0 ? "-" : poll(&p, 1, 0) == 1 ? "YES" : "no");
 	}
 	pthread_mutex_unlock(&vp->irq_lock);
 }
