@@ -16,7 +16,7 @@ PACKAGES=(
 	liburing-dev libfdt-dev device-tree-compiler
 	libcriterion-dev libmicrohttpd-dev libjansson-dev libseccomp-dev
 	busybox-static qemu-system-x86 cpio kmod iproute2
-	fio iperf3 curl
+	fio iperf3 curl ethtool
 )
 
 die() { echo "deps.sh: $*" >&2; exit 1; }

@@ -17,7 +17,7 @@
  *   create        write "blk", "net" or "net mac=52:54:00:12:34:56": creates a device
  *                 (VDEV CREATE) and registers it; the write fails with the ack's errno
  *   last_created  the id of the device the last successful create made
- *   destroy       write an id: unregisters the device, resets and DESTROYs it
+ *   destroy       write an id: unregisters the device and DESTROYs it
  *   devices       one line per managed device: "<id> <blk|net|typeN> <state> <virtioN>"
  *   avail         what CREATE could still make (AVAIL_RES GET)
  */
@@ -355,6 +355,7 @@ out:
 
 /* ---- the MSI-X pool ------------------------------------------------------ */
 
+/* A free pool vector's index, or -ENOSPC when all m->pool_count are in use. */
 int vqvm_pool_get(struct vqvm_mgmt *m)
 {
 	unsigned long idx;
@@ -364,11 +365,7 @@ int vqvm_pool_get(struct vqvm_mgmt *m)
 	if (idx < m->pool_count)
 		set_bit(idx, m->pool_map);
 	spin_unlock(&m->pool_lock);
-	if (idx >= m->pool_count) {
-		dev_err(&m->pdev->dev, "all %u MSI-X pool vectors are in use\n", m->pool_count);
-		return -ENOSPC;
-	}
-	return idx;
+	return idx < m->pool_count ? idx : -ENOSPC;	/* the caller says what went short */
 }
 
 void vqvm_pool_put(struct vqvm_mgmt *m, int idx)
@@ -501,16 +498,30 @@ static struct vqvm_mdev *vqvm_find(struct vqvm_mgmt *m, u64 id)
 	return NULL;
 }
 
-/* Reset and destroy a device that no virtio driver uses (any more). */
-static int vqvm_destroy_id(struct vqvm_mgmt *m, u64 id)
+/*
+ * DESTROY a device no virtio driver uses (any more). It needs a reset first only
+ * while DRIVER_OK is set (6.6): with reset, or when DESTROY says EBUSY.
+ */
+static int vqvm_destroy(struct vqvm_mgmt *m, u64 id, bool reset)
 {
 	struct vqvm_tvq_status st = { .status = 0 };
 	int err;
 
+	if (!reset) {
+		err = vqvm_tvq_cmd(m, id, VQVM_CLASS_VDEV, VQVM_VDEV_DESTROY, NULL, 0, NULL, 0);
+		if (err != -EBUSY)
+			return err;
+	}
 	err = vqvm_tvq_cmd(m, id, VQVM_CLASS_STATUS, VQVM_STATUS_SET, &st, sizeof(st), NULL, 0);
 	if (err == -ENODEV)
 		return err;
 	return vqvm_tvq_cmd(m, id, VQVM_CLASS_VDEV, VQVM_VDEV_DESTROY, NULL, 0, NULL, 0);
+}
+
+/* Reset and destroy a device that was never registered here. */
+static int vqvm_destroy_id(struct vqvm_mgmt *m, u64 id)
+{
+	return vqvm_destroy(m, id, true);
 }
 
 /* Register a virtio device for the managed device info describes. m->lock held. */
@@ -538,6 +549,9 @@ static int vqvm_mdev_add(struct vqvm_mgmt *m, const struct vqvm_adm_device_info 
 	md->config_irq.md = md;
 	md->config_irq.pool_idx = -1;
 	md->config_irq.is_config = true;
+	md->shared_irq.md = md;
+	md->shared_irq.pool_idx = -1;
+	md->shared_irq.shared = true;
 	memcpy(md->backend, info->backend_name, sizeof(md->backend) - 1);
 
 	if (md->num_queues) {
@@ -587,8 +601,10 @@ free:
 
 /*
  * Unregister a managed device (its driver's remove resets it and deletes its
- * queues), then, unless the host already destroyed it, reset it and, with
- * destroy, DESTROY it. m->lock held.
+ * queues), then, unless the host already destroyed it, with destroy DESTROY it,
+ * else reset it. DESTROY needs a reset first only while DRIVER_OK is set (6.6),
+ * which a driver's remove has undone: one round trip less on the way out.
+ * m->lock held.
  */
 static int vqvm_mdev_remove(struct vqvm_mgmt *m, struct vqvm_mdev *md, bool destroy)
 {
@@ -600,11 +616,11 @@ static int vqvm_mdev_remove(struct vqvm_mgmt *m, struct vqvm_mdev *md, bool dest
 		virtio_break_device(&md->vdev);
 	unregister_virtio_device(&md->vdev);
 	if (!md->gone) {
-		err = vqvm_tvq_cmd(m, md->id, VQVM_CLASS_STATUS, VQVM_STATUS_SET,
-				   &st, sizeof(st), NULL, 0);
+		if (!destroy)
+			err = vqvm_tvq_cmd(m, md->id, VQVM_CLASS_STATUS, VQVM_STATUS_SET,
+					   &st, sizeof(st), NULL, 0);
 		if (destroy && err != -ENODEV)
-			err = vqvm_tvq_cmd(m, md->id, VQVM_CLASS_VDEV, VQVM_VDEV_DESTROY,
-					   NULL, 0, NULL, 0);
+			err = vqvm_destroy(m, md->id, !!(md->status & VIRTIO_CONFIG_S_DRIVER_OK));
 	}
 	dev_info(&m->pdev->dev, "managed device %llu %s\n", md->id,
 		 md->gone ? "was destroyed by the host" :
@@ -717,6 +733,7 @@ static ssize_t create_store(struct device *dev, struct device_attribute *attr,
 	struct vqvm_tvq_vdev_create_in in;
 	struct vqvm_adm_device_info info;
 	size_t out_len = sizeof(out.hdr);
+	struct vqvm_mdev *md;
 	char line[128], *p = line, *tok;
 	u32 type = 0;
 	u64 id, features;
@@ -767,6 +784,19 @@ static ssize_t create_store(struct device *dev, struct device_attribute *attr,
 		dev_err(&m->pdev->dev, "device %llu cannot be used (%d); destroying it\n",
 			id, err);
 		vqvm_destroy_id(m, id);
+		goto out;
+	}
+	/*
+	 * Its driver could not bring it up for want of something the transport
+	 * gives (queues, interrupt vectors): fail the write with that, and give
+	 * the backend back, rather than leave a device no driver can use.
+	 */
+	md = vqvm_find(m, id);
+	if (md && !READ_ONCE(md->vdev.dev.driver) && md->bringup_err) {
+		err = md->bringup_err;
+		dev_err(&m->pdev->dev, "device %llu failed bring-up (%d); destroying it\n",
+			id, err);
+		vqvm_mdev_remove(m, md, true);
 	}
 out:
 	mutex_unlock(&m->lock);
@@ -886,7 +916,7 @@ static int vqvm_mgmt_reset(struct vqvm_mgmt *m)
 				cmd_timeout_ms);
 			return -ETIMEDOUT;
 		}
-		msleep(1);
+		usleep_range(1000, 2000);
 	}
 	return 0;
 }
@@ -1132,6 +1162,8 @@ static irqreturn_t vqvm_config_irq(int irq, void *data)
 {
 	struct vqvm_mgmt *m = data;
 
+	if (verbose)
+		dev_info(&m->pdev->dev, "config interrupt\n");
 	if (!READ_ONCE(m->removing))
 		schedule_work(&m->rescan_work);
 	return IRQ_HANDLED;

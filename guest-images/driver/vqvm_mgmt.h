@@ -47,8 +47,10 @@ struct vqvm_mgmt {
 	u32 doorbell_stride;
 	u32 removal_timeout_ms;
 
-	/* The features negotiated, held in a virtio_device never registered, which
-	 * vring_create_virtqueue() needs for the two queues of the function itself. */
+	/*
+	 * The features negotiated, held in a virtio_device never registered, which
+	 * vring_create_virtqueue() needs for the two queues of the function itself.
+	 */
 	struct virtio_device vdev;
 	struct vqvm_cq tq;		/* queue 0: transportq */
 	struct vqvm_cq aq;		/* queue 1: adminq */
@@ -71,7 +73,10 @@ struct vqvm_mgmt {
 	bool dead;			/* no more commands: the function is going away */
 };
 
-/* A queue of a managed device, or its config interrupt. */
+/*
+ * The interrupt of a queue of a managed device, of its config changes, or the
+ * one pool vector all its queues share when the pool is short (shared).
+ */
 struct vqvm_irq {
 	struct vqvm_mdev *md;
 	int pool_idx;			/* -1: none */
@@ -80,6 +85,7 @@ struct vqvm_irq {
 	bool notifier;
 	bool msi_set;			/* told to the device with MSI VQ_SET/CONFIG_SET */
 	bool is_config;
+	bool shared;			/* serves every queue with vqvm_vq_info.shared */
 	bool hint_alloc;
 	u16 queue_index;
 	struct msi_msg msg;		/* last message sent */
@@ -95,6 +101,8 @@ struct vqvm_vq_info {
 	struct vqvm_irq irq;
 	bool enabled;
 	bool spread;			/* irq.hint holds the CPUs blk-mq maps to it */
+	bool shared;			/* its interrupt is the device's shared_irq */
+	bool reset;			/* VQ_RESET done, not enabled again: handlers skip it */
 };
 
 struct vqvm_mdev {
@@ -107,11 +115,13 @@ struct vqvm_mdev {
 	u16 slot;
 	u8 origin;
 	bool gone;			/* destroyed by the host: send nothing more */
+	int bringup_err;		/* why the last find_vqs failed, else 0 */
 	u8 status;			/* last status written (0 after a reset) */
 	void __iomem *doorbell;
 	struct list_head vqs;		/* struct vqvm_vq_info */
 	struct mutex msi_lock;		/* serializes MSI messages sent */
 	struct vqvm_irq config_irq;
+	struct vqvm_irq shared_irq;	/* pool_idx -1 unless the queues share a vector */
 	char backend[32];
 };
 

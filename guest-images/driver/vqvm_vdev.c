@@ -4,7 +4,11 @@
  * operation is a transportq command (docs/transport-vq.md, section 6); queue
  * kicks go to the device's doorbell page in the management function's BAR,
  * and each queue's interrupt is an MSI-X pool vector of the management
- * function whose message is handed to the device with MSI VQ_SET.
+ * function whose message is handed to the device with MSI VQ_SET. When the
+ * pool has fewer free vectors than the device has queues with a callback, all
+ * of them share one (the fallback virtio_pci has too). Per-queue reset
+ * (VIRTIO_F_RING_RESET, virtqueue_resize()) is VQ_RESET, then the queue is set
+ * up again as at find_vqs.
  */
 
 #include <linux/slab.h>
@@ -29,7 +33,7 @@ static struct device *md_dev(struct vqvm_mdev *md)
 /* ---- config space, status, features ------------------------------------- */
 
 static void vqvm_vdev_get(struct virtio_device *vdev, unsigned int offset, void *buf,
-		     unsigned int len)
+			  unsigned int len)
 {
 	struct vqvm_mdev *md = to_vqvm_mdev(vdev);
 	struct vqvm_tvq_config_out o = {
@@ -44,7 +48,7 @@ static void vqvm_vdev_get(struct virtio_device *vdev, unsigned int offset, void 
 }
 
 static void vqvm_vdev_set(struct virtio_device *vdev, unsigned int offset, const void *buf,
-		     unsigned int len)
+			  unsigned int len)
 {
 	struct vqvm_mdev *md = to_vqvm_mdev(vdev);
 	struct vqvm_tvq_config_out *o;
@@ -70,12 +74,20 @@ static u32 vqvm_vdev_generation(struct virtio_device *vdev)
 	return le32_to_cpu(g.generation);
 }
 
+/*
+ * After a reset (or when the device was found with status 0) the status reads 0
+ * until the driver sets a bit (6.9), and the device sets none itself while no
+ * queue runs (7.1): no need to ask. This spares the round trips the virtio core's
+ * status checks cost on the way out of a driver's remove (virtio_dev_remove()).
+ */
 static u8 vqvm_vdev_get_status(struct virtio_device *vdev)
 {
+	struct vqvm_mdev *md = to_vqvm_mdev(vdev);
 	struct vqvm_tvq_status st = {};
 
-	if (vqvm_md_cmd(to_vqvm_mdev(vdev), VQVM_CLASS_STATUS, VQVM_STATUS_GET,
-			NULL, 0, &st, sizeof(st)))
+	if (!md->status)
+		return 0;
+	if (vqvm_md_cmd(md, VQVM_CLASS_STATUS, VQVM_STATUS_GET, NULL, 0, &st, sizeof(st)))
 		return 0;
 	return st.status;
 }
@@ -99,6 +111,8 @@ static void vqvm_vdev_synchronize_cbs(struct virtio_device *vdev)
 	list_for_each_entry(info, &md->vqs, node)
 		if (info->irq.requested)
 			synchronize_irq(info->irq.irq);
+	if (md->shared_irq.requested)
+		synchronize_irq(md->shared_irq.irq);
 	if (md->config_irq.requested)
 		synchronize_irq(md->config_irq.irq);
 }
@@ -114,13 +128,15 @@ static void vqvm_vdev_reset(struct virtio_device *vdev)
 	err = vqvm_md_cmd(md, VQVM_CLASS_STATUS, VQVM_STATUS_SET, &st, sizeof(st), NULL, 0);
 	if (err && err != -ENODEV)
 		dev_err(md_dev(md), "reset of managed device %llu failed: %d\n", md->id, err);
-	md->status = 0;
+	else
+		md->status = 0;
 	/* The reset disabled every queue and released every MSI entry (7.4). */
 	mutex_lock(&md->msi_lock);
 	list_for_each_entry(info, &md->vqs, node) {
 		info->enabled = false;
 		info->irq.msi_set = false;
 	}
+	md->shared_irq.msi_set = false;
 	md->config_irq.msi_set = false;
 	mutex_unlock(&md->msi_lock);
 	vqvm_vdev_synchronize_cbs(vdev);
@@ -139,10 +155,13 @@ static int vqvm_vdev_finalize_features(struct virtio_device *vdev)
 {
 	struct vqvm_mdev *md = to_vqvm_mdev(vdev);
 	struct vqvm_tvq_features f;
+	bool ring_reset;
 
+	/* vring_transport_features() drops RING_RESET; VQ_RESET (6.18) serves it. */
+	ring_reset = __virtio_test_bit(vdev, VIRTIO_F_RING_RESET);
 	vring_transport_features(vdev);
-	/* No disable_vq_and_reset here (yet): keep per-queue reset off. */
-	__virtio_clear_bit(vdev, VIRTIO_F_RING_RESET);
+	if (ring_reset)
+		__virtio_set_bit(vdev, VIRTIO_F_RING_RESET);
 	if (!__virtio_test_bit(vdev, VIRTIO_F_VERSION_1)) {
 		dev_err(md_dev(md), "managed device %llu lacks VIRTIO_F_VERSION_1\n", md->id);
 		return -EINVAL;
@@ -158,13 +177,26 @@ static const char *vqvm_vdev_bus_name(struct virtio_device *vdev)
 
 /* ---- interrupts ---------------------------------------------------------- */
 
+static int vqvm_msi_vq_set(struct vqvm_mdev *md, u16 queue_index, u64 addr, u32 data)
+{
+	struct vqvm_tvq_msi_vq_set_out o = {
+		.queue_index = cpu_to_le16(queue_index),
+		.addr = cpu_to_le64(addr),
+		.data = cpu_to_le32(data),
+	};
+
+	return vqvm_md_cmd(md, VQVM_CLASS_MSI, VQVM_MSI_VQ_SET, &o, sizeof(o), NULL, 0);
+}
+
 /*
- * Tell the device the MSI message Linux composed for vi's pool vector (MSI VQ_SET
- * or CONFIG_SET, 6.12). Unless force, only if it differs from the one last sent.
+ * Tell the device the MSI message Linux composed for vi's pool vector (MSI VQ_SET,
+ * for each queue of a shared vector, or CONFIG_SET, 6.12). Unless force, only if
+ * it differs from the one last sent.
  */
 static int vqvm_irq_send_msg(struct vqvm_irq *vi, bool force)
 {
 	struct vqvm_mdev *md = vi->md;
+	struct vqvm_vq_info *info;
 	struct msi_msg msg;
 	u64 addr;
 	int err = 0;
@@ -173,8 +205,8 @@ static int vqvm_irq_send_msg(struct vqvm_irq *vi, bool force)
 	get_cached_msi_msg(vi->irq, &msg);
 	/* Without force: only a change of a message the device holds (none after a reset). */
 	if (!force && (!vi->msi_set || (msg.address_lo == vi->msg.address_lo &&
-					  msg.address_hi == vi->msg.address_hi &&
-					  msg.data == vi->msg.data)))
+					msg.address_hi == vi->msg.address_hi &&
+					msg.data == vi->msg.data)))
 		goto out;
 	addr = ((u64)msg.address_hi << 32) | msg.address_lo;
 	if (vi->is_config) {
@@ -185,14 +217,17 @@ static int vqvm_irq_send_msg(struct vqvm_irq *vi, bool force)
 
 		err = vqvm_md_cmd(md, VQVM_CLASS_MSI, VQVM_MSI_CONFIG_SET, &o, sizeof(o),
 				  NULL, 0);
+	} else if (vi->shared) {
+		list_for_each_entry(info, &md->vqs, node) {
+			if (!info->shared)
+				continue;
+			err = vqvm_msi_vq_set(md, info->irq.queue_index, addr, msg.data);
+			if (err)
+				break;
+			info->irq.msi_set = true;
+		}
 	} else {
-		struct vqvm_tvq_msi_vq_set_out o = {
-			.queue_index = cpu_to_le16(vi->queue_index),
-			.addr = cpu_to_le64(addr),
-			.data = cpu_to_le32(msg.data),
-		};
-
-		err = vqvm_md_cmd(md, VQVM_CLASS_MSI, VQVM_MSI_VQ_SET, &o, sizeof(o), NULL, 0);
+		err = vqvm_msi_vq_set(md, vi->queue_index, addr, msg.data);
 	}
 	if (err)
 		goto out;
@@ -206,22 +241,35 @@ out:
 	return err;
 }
 
+static int vqvm_msi_vq_enable(struct vqvm_mdev *md, u16 queue_index, bool enable)
+{
+	struct vqvm_tvq_msi_vq_flag_out o = {
+		.queue_index = cpu_to_le16(queue_index),
+		.flag = enable,
+	};
+
+	return vqvm_md_cmd(md, VQVM_CLASS_MSI, VQVM_MSI_VQ_ENABLE, &o, sizeof(o), NULL, 0);
+}
+
 static int vqvm_irq_enable(struct vqvm_irq *vi, bool enable)
 {
+	struct vqvm_mdev *md = vi->md;
+	struct vqvm_vq_info *info;
+	int err = 0;
+
 	if (vi->is_config) {
 		struct vqvm_tvq_msi_config_flag_out o = { .flag = enable };
 
-		return vqvm_md_cmd(vi->md, VQVM_CLASS_MSI, VQVM_MSI_CONFIG_ENABLE, &o, sizeof(o),
-				   NULL, 0);
-	} else {
-		struct vqvm_tvq_msi_vq_flag_out o = {
-			.queue_index = cpu_to_le16(vi->queue_index),
-			.flag = enable,
-		};
-
-		return vqvm_md_cmd(vi->md, VQVM_CLASS_MSI, VQVM_MSI_VQ_ENABLE, &o, sizeof(o),
+		return vqvm_md_cmd(md, VQVM_CLASS_MSI, VQVM_MSI_CONFIG_ENABLE, &o, sizeof(o),
 				   NULL, 0);
 	}
+	if (!vi->shared)
+		return vqvm_msi_vq_enable(md, vi->queue_index, enable);
+	list_for_each_entry(info, &md->vqs, node) {
+		if (info->shared && info->irq.msi_set)
+			err = vqvm_msi_vq_enable(md, info->irq.queue_index, enable) ?: err;
+	}
+	return err;
 }
 
 /*
@@ -262,7 +310,29 @@ static irqreturn_t vqvm_vq_interrupt(int irq, void *data)
 	struct vqvm_vq_info *info = data;
 
 	vqvm_irq_check_msg(&info->irq);
+	if (READ_ONCE(info->reset))
+		return IRQ_NONE;
 	return vring_interrupt(irq, info->vq);
+}
+
+/*
+ * The vector all queues of a device share. The list does not change while it is
+ * requested: find_vqs requests it after the last queue is added, del_vqs frees it
+ * before the first one goes.
+ */
+static irqreturn_t vqvm_vqs_interrupt(int irq, void *data)
+{
+	struct vqvm_mdev *md = data;
+	struct vqvm_vq_info *info;
+	irqreturn_t ret = IRQ_NONE;
+
+	vqvm_irq_check_msg(&md->shared_irq);
+	list_for_each_entry(info, &md->vqs, node) {
+		if (info->shared && !READ_ONCE(info->reset) &&
+		    vring_interrupt(irq, info->vq) == IRQ_HANDLED)
+			ret = IRQ_HANDLED;
+	}
+	return ret;
 }
 
 static void vqvm_affinity_release(struct kref *ref)
@@ -292,18 +362,14 @@ static void vqvm_irq_teardown(struct vqvm_irq *vi, void *data)
 	vi->msi_set = false;
 }
 
-/* Take a pool vector for vi, request it, and hand its message to the device. */
+/* Request vi's pool vector (vi->pool_idx) and hand its message to the device. */
 static int vqvm_irq_setup(struct vqvm_irq *vi, irq_handler_t handler, void *data,
 			  const char *label)
 {
 	struct vqvm_mdev *md = vi->md;
-	int idx, err;
+	int err;
 
-	idx = vqvm_pool_get(md->mgmt);
-	if (idx < 0)
-		return idx;
-	vi->pool_idx = idx;
-	vi->irq = vqvm_pool_irq(md->mgmt, idx);
+	vi->irq = vqvm_pool_irq(md->mgmt, vi->pool_idx);
 	snprintf(vi->name, sizeof(vi->name), "%s-%s", dev_name(md_dev(md)), label);
 	if (!zalloc_cpumask_var(&vi->hint, GFP_KERNEL))
 		return -ENOMEM;
@@ -339,6 +405,7 @@ static int vqvm_vdev_set_vq_affinity(struct virtqueue *vq, const struct cpumask 
 	struct vqvm_vq_info *info = vq->priv;
 	struct vqvm_irq *vi = &info->irq;
 
+	/* A shared vector keeps its affinity: no one queue decides for all. */
 	if (!vi->requested)
 		return 0;
 	if (!mask)
@@ -366,6 +433,10 @@ static void vqvm_vdev_del_vqs(struct virtio_device *vdev)
 	bool live = md->status && !READ_ONCE(md->gone);
 	struct vqvm_tvq_vq_enable_set_out en = {};
 
+	/* The shared vector first: its handler walks the list. */
+	if (live && md->shared_irq.msi_set)
+		vqvm_irq_enable(&md->shared_irq, false);
+	vqvm_irq_teardown(&md->shared_irq, md);
 	list_for_each_entry_safe(info, tmp, &md->vqs, node) {
 		if (live && info->enabled) {
 			en.queue_index = cpu_to_le16(info->irq.queue_index);
@@ -373,7 +444,7 @@ static void vqvm_vdev_del_vqs(struct virtio_device *vdev)
 			vqvm_md_cmd(md, VQVM_CLASS_VQ_ENABLE, VQVM_VQ_ENABLE_SET,
 				    &en, sizeof(en), NULL, 0);
 		}
-		if (live && info->irq.msi_set)
+		if (live && !info->shared && info->irq.msi_set)
 			vqvm_irq_enable(&info->irq, false);
 		vqvm_irq_teardown(&info->irq, info);
 		list_del(&info->node);
@@ -385,72 +456,89 @@ static void vqvm_vdev_del_vqs(struct virtio_device *vdev)
 	vqvm_irq_teardown(&md->config_irq, md);
 }
 
+/* Size, ring addresses, enable (6.15, 6.13, 6.14): at find_vqs and after VQ_RESET. */
+static int vqvm_vq_activate(struct vqvm_vq_info *info)
+{
+	struct vqvm_mdev *md = info->irq.md;
+	struct virtqueue *vq = info->vq;
+	struct vqvm_tvq_vq_size_set_out ss = {
+		.queue_index = cpu_to_le16(vq->index),
+		.size = cpu_to_le16(virtqueue_get_vring_size(vq)),
+	};
+	struct vqvm_tvq_vq_addr_set_out as = {
+		.queue_index = cpu_to_le16(vq->index),
+		.descriptor_area = cpu_to_le64(virtqueue_get_desc_addr(vq)),
+		.driver_area = cpu_to_le64(virtqueue_get_avail_addr(vq)),
+		.device_area = cpu_to_le64(virtqueue_get_used_addr(vq)),
+	};
+	struct vqvm_tvq_vq_enable_set_out en = {
+		.queue_index = cpu_to_le16(vq->index),
+		.enable = 1,
+	};
+	int err;
+
+	err = vqvm_md_cmd(md, VQVM_CLASS_VQ_SIZE, VQVM_VQ_SIZE_SET, &ss, sizeof(ss), NULL, 0);
+	if (err)
+		return err;
+	err = vqvm_md_cmd(md, VQVM_CLASS_VQ_ADDR, VQVM_VQ_ADDR_SET, &as, sizeof(as), NULL, 0);
+	if (err)
+		return err;
+	err = vqvm_md_cmd(md, VQVM_CLASS_VQ_ENABLE, VQVM_VQ_ENABLE_SET, &en, sizeof(en), NULL, 0);
+	if (err)
+		return err;
+	info->enabled = true;
+	return 0;
+}
+
+/*
+ * Queue index of the device: a vring, then (vec >= 0) its own pool vector, then
+ * size, addresses, enable. shared: its interrupt is the device's shared vector,
+ * which the caller sets up once all queues exist. vec belongs to the queue from
+ * here on (del_vqs gives it back), whatever happens.
+ */
 static struct virtqueue *vqvm_setup_vq(struct vqvm_mdev *md, unsigned int index,
-				       vq_callback_t *callback, const char *name, bool ctx)
+				       vq_callback_t *callback, const char *name, bool ctx,
+				       int vec, bool shared)
 {
 	struct vqvm_tvq_vq_index qi = { .queue_index = cpu_to_le16(index) };
 	struct vqvm_tvq_vq_size_get_in sz;
-	struct vqvm_tvq_vq_size_set_out ss;
-	struct vqvm_tvq_vq_addr_set_out as = {};
-	struct vqvm_tvq_vq_enable_set_out en = {};
 	struct vqvm_vq_info *info;
 	struct virtqueue *vq;
 	u16 max;
 	int err;
 
-	if (index >= md->num_queues)
-		return ERR_PTR(-ENOENT);
-	err = vqvm_md_cmd(md, VQVM_CLASS_VQ_SIZE, VQVM_VQ_SIZE_GET, &qi, sizeof(qi),
-			  &sz, sizeof(sz));
-	if (err)
-		return ERR_PTR(err);
-	max = le16_to_cpu(sz.size);
-	if (!max)
-		return ERR_PTR(-ENOENT);
-
-	info = kzalloc(sizeof(*info), GFP_KERNEL);
-	if (!info)
-		return ERR_PTR(-ENOMEM);
-	info->irq.md = md;
-	info->irq.pool_idx = -1;
-	info->irq.queue_index = index;
-	vq = vring_create_virtqueue(index, max, SMP_CACHE_BYTES, &md->vdev, true, true, ctx,
-				    vqvm_vq_notify, callback, name);
+	err = index < md->num_queues ? 0 : -ENOENT;
+	if (!err)
+		err = vqvm_md_cmd(md, VQVM_CLASS_VQ_SIZE, VQVM_VQ_SIZE_GET, &qi, sizeof(qi),
+				  &sz, sizeof(sz));
+	max = err ? 0 : le16_to_cpu(sz.size);
+	if (!err && !max)
+		err = -ENOENT;
+	info = err ? NULL : kzalloc(sizeof(*info), GFP_KERNEL);
+	vq = info ? vring_create_virtqueue(index, max, SMP_CACHE_BYTES, &md->vdev, true, true,
+					   ctx, vqvm_vq_notify, callback, name) : NULL;
 	if (!vq) {
 		kfree(info);
-		return ERR_PTR(-ENOMEM);
+		if (vec >= 0)
+			vqvm_pool_put(md->mgmt, vec);
+		return ERR_PTR(err ?: -ENOMEM);
 	}
+	vq->num_max = max;	/* the bound of virtqueue_resize() and of ethtool -g */
+	info->irq.md = md;
+	info->irq.pool_idx = vec;
+	info->irq.queue_index = index;
+	info->shared = shared;
 	vq->priv = info;
 	info->vq = vq;
 	list_add_tail(&info->node, &md->vqs);	/* del_vqs undoes the rest */
 
-	ss.queue_index = cpu_to_le16(index);
-	ss.size = cpu_to_le16(virtqueue_get_vring_size(vq));
-	err = vqvm_md_cmd(md, VQVM_CLASS_VQ_SIZE, VQVM_VQ_SIZE_SET, &ss, sizeof(ss), NULL, 0);
-	if (err)
-		return ERR_PTR(err);
-
-	as.queue_index = cpu_to_le16(index);
-	as.descriptor_area = cpu_to_le64(virtqueue_get_desc_addr(vq));
-	as.driver_area = cpu_to_le64(virtqueue_get_avail_addr(vq));
-	as.device_area = cpu_to_le64(virtqueue_get_used_addr(vq));
-	err = vqvm_md_cmd(md, VQVM_CLASS_VQ_ADDR, VQVM_VQ_ADDR_SET, &as, sizeof(as), NULL, 0);
-	if (err)
-		return ERR_PTR(err);
-
-	if (callback) {
+	if (vec >= 0) {
 		err = vqvm_irq_setup(&info->irq, vqvm_vq_interrupt, info, name);
 		if (err)
 			return ERR_PTR(err);
 	}
-
-	en.queue_index = cpu_to_le16(index);
-	en.enable = 1;
-	err = vqvm_md_cmd(md, VQVM_CLASS_VQ_ENABLE, VQVM_VQ_ENABLE_SET, &en, sizeof(en), NULL, 0);
-	if (err)
-		return ERR_PTR(err);
-	info->enabled = true;
-	return vq;
+	err = vqvm_vq_activate(info);
+	return err ? ERR_PTR(err) : vq;
 }
 
 /*
@@ -497,21 +585,69 @@ static const struct cpumask *vqvm_vdev_get_vq_affinity(struct virtio_device *vde
 	return NULL;
 }
 
+/*
+ * Pool vectors for the queues' interrupts: one per queue with a callback, taken
+ * up front into vec[] (n of them, returns 0); or, when the pool has fewer free, one
+ * the queues share (returns 1, vec[0]). -ENOSPC: not even that.
+ */
+static int vqvm_take_vectors(struct vqvm_mdev *md, int *vec, unsigned int n)
+{
+	struct vqvm_mgmt *m = md->mgmt;
+	unsigned int got;
+
+	for (got = 0; got < n; got++) {
+		vec[got] = vqvm_pool_get(m);
+		if (vec[got] < 0)
+			break;
+	}
+	if (got == n)
+		return 0;
+	if (!got) {
+		dev_err(md_dev(md),
+			"managed device %llu: no free MSI-X pool vector for its queues (all %u in use)\n",
+			md->id, m->pool_count);
+		return -ENOSPC;
+	}
+	while (got > 1)
+		vqvm_pool_put(m, vec[--got]);
+	dev_warn(md_dev(md),
+		 "managed device %llu: %u queues share one MSI-X pool vector (pool of %u short)\n",
+		 md->id, n, m->pool_count);
+	return 1;
+}
+
 static int vqvm_vdev_find_vqs(struct virtio_device *vdev, unsigned int nvqs,
-			 struct virtqueue *vqs[], vq_callback_t *callbacks[],
-			 const char * const names[], const bool *ctx,
-			 struct irq_affinity *desc)
+			      struct virtqueue *vqs[], vq_callback_t *callbacks[],
+			      const char * const names[], const bool *ctx,
+			      struct irq_affinity *desc)
 {
 	struct vqvm_mdev *md = to_vqvm_mdev(vdev);
-	unsigned int i, index = 0;
-	int err;
+	unsigned int i, index = 0, nirq = 0, next = 0;
+	bool shared = false;
+	int *vec, vi, err;
+
+	for (i = 0; i < nvqs; i++)
+		if (names[i] && callbacks[i])
+			nirq++;
+	vec = kmalloc_array(max(nirq, 1U), sizeof(*vec), GFP_KERNEL);
+	if (!vec)
+		return -ENOMEM;
+	err = vqvm_take_vectors(md, vec, nirq);
+	if (err < 0)
+		goto out;
+	if (err == 1) {
+		shared = true;
+		md->shared_irq.pool_idx = vec[0];	/* del_vqs gives it back */
+	}
 
 	for (i = 0; i < nvqs; i++) {
 		if (!names[i]) {
 			vqs[i] = NULL;
 			continue;
 		}
-		vqs[i] = vqvm_setup_vq(md, index++, callbacks[i], names[i], ctx ? ctx[i] : false);
+		vi = callbacks[i] && !shared ? vec[next++] : -1;
+		vqs[i] = vqvm_setup_vq(md, index++, callbacks[i], names[i], ctx ? ctx[i] : false,
+				       vi, shared && callbacks[i]);
 		if (IS_ERR(vqs[i])) {
 			err = PTR_ERR(vqs[i]);
 			dev_err(md_dev(md), "managed device %llu: queue %u (%s): %d\n",
@@ -519,21 +655,89 @@ static int vqvm_vdev_find_vqs(struct virtio_device *vdev, unsigned int nvqs,
 			goto fail;
 		}
 	}
+	if (shared) {
+		err = vqvm_irq_setup(&md->shared_irq, vqvm_vqs_interrupt, md, "virtqueues");
+		if (err) {
+			dev_err(md_dev(md), "managed device %llu: shared queue interrupt: %d\n",
+				md->id, err);
+			goto fail;
+		}
+	}
 
 	if (desc)
 		vqvm_spread_vqs(md, desc, nvqs);
 
-	/* Config changes: one more pool vector, if the budget allows (7.3). */
-	err = vqvm_irq_setup(&md->config_irq, vqvm_config_changed, md, "config");
+	/* Config changes: one more pool vector, if the pool and the budget allow (7.3). */
+	md->config_irq.pool_idx = vqvm_pool_get(md->mgmt);
+	err = md->config_irq.pool_idx < 0 ? -ENOSPC :
+	      vqvm_irq_setup(&md->config_irq, vqvm_config_changed, md, "config");
 	if (err) {
 		dev_warn(md_dev(md), "managed device %llu: no config interrupt: %d\n",
 			 md->id, err);
 		vqvm_irq_teardown(&md->config_irq, md);
 	}
-	return 0;
+	err = 0;
+	goto out;
 fail:
+	/* Vectors not handed to a queue yet go back; del_vqs returns the others. */
+	while (!shared && next < nirq)
+		vqvm_pool_put(md->mgmt, vec[next++]);
 	vqvm_vdev_del_vqs(vdev);
+out:
+	kfree(vec);
+	md->bringup_err = err;
 	return err;
+}
+
+/*
+ * Per-queue reset (VIRTIO_F_RING_RESET): VQ_RESET (6.18, 7.5) returns once the
+ * device has let go of the queue's rings and buffers and raises no more interrupts
+ * for it; its MSI entry keeps its message. Then no handler may look at the ring
+ * until enable_vq_after_reset (virtqueue_resize() replaces it in between).
+ */
+static int vqvm_vdev_disable_vq_and_reset(struct virtqueue *vq)
+{
+	struct vqvm_vq_info *info = vq->priv;
+	struct vqvm_mdev *md = info->irq.md;
+	struct vqvm_tvq_vq_index qi = { .queue_index = cpu_to_le16(vq->index) };
+	int err;
+
+	if (!virtio_has_feature(vq->vdev, VIRTIO_F_RING_RESET))
+		return -ENOENT;
+	err = vqvm_md_cmd(md, VQVM_CLASS_VQ_RESET, VQVM_VQ_RESET_RESET, &qi, sizeof(qi), NULL, 0);
+	if (err) {
+		dev_err(md_dev(md), "managed device %llu: VQ_RESET of queue %u: %d\n",
+			md->id, vq->index, err);
+		return err;
+	}
+	info->enabled = false;
+	WRITE_ONCE(info->reset, true);
+	if (info->irq.requested)
+		synchronize_irq(info->irq.irq);
+	else if (info->shared && md->shared_irq.requested)
+		synchronize_irq(md->shared_irq.irq);
+	vq->reset = true;
+	return 0;
+}
+
+static int vqvm_vdev_enable_vq_after_reset(struct virtqueue *vq)
+{
+	struct vqvm_vq_info *info = vq->priv;
+	struct vqvm_mdev *md = info->irq.md;
+	int err;
+
+	if (!vq->reset)
+		return -EBUSY;
+	/* The ring is whole again: interrupts for it may come as soon as it runs. */
+	WRITE_ONCE(info->reset, false);
+	err = vqvm_vq_activate(info);
+	if (err) {
+		dev_err(md_dev(md), "managed device %llu: queue %u after reset: %d\n",
+			md->id, vq->index, err);
+		return err;
+	}
+	vq->reset = false;
+	return 0;
 }
 
 void vqvm_vdev_release(struct device *dev)
@@ -558,4 +762,6 @@ const struct virtio_config_ops vqvm_vdev_config_ops = {
 	.bus_name = vqvm_vdev_bus_name,
 	.set_vq_affinity = vqvm_vdev_set_vq_affinity,
 	.get_vq_affinity = vqvm_vdev_get_vq_affinity,
+	.disable_vq_and_reset = vqvm_vdev_disable_vq_and_reset,
+	.enable_vq_after_reset = vqvm_vdev_enable_vq_after_reset,
 };
