@@ -372,6 +372,7 @@ api() {
 api_wait() {
 	local i=0
 	while [ "$i" -lt $(($4 * 2)) ]; do
+		kill -0 "$pid" 2>/dev/null || { echo "API_$1=vqvm-exited"; return 1; }
 		curl -sS --unix-socket "$sock" -o "$dir/$1" "http://localhost$2"
 		grep -Eq -- "$3" "$dir/$1" && { echo "API_$1=ok"; return 0; }
 		sleep 0.5
@@ -382,9 +383,11 @@ api_wait() {
 # The console goes to a file, where the script waits for the guest's marker, and to
 # stdout once vqvm exited.
 "$vqvm" run --kernel "$kernel" --initrd "$initrd" --memory 512M --serial stdio \
-	--managed-max 4 --managed-disk "path=$pre,id=pre" --api-sock "$sock" >"$dir/console" &
+	--managed-max 4 --managed-disk "path=$pre,id=pre" --api-sock "$sock" >"$dir/console" \
+	2>"$dir/vqvm.err" &
 pid=$!
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+for _ in $(seq 600); do [ -S "$sock" ] || ! kill -0 "$pid" 2>/dev/null && break; sleep 0.1; done
+echo "API_SOCKET=$([ -S "$sock" ] && echo up || echo missing)"
 api_wait READY /managed-devices '"state":"driver_ok"' 240
 api HOTADD PUT /managed-devices/hot "{\"backend\": \"hot\", \"type\": \"block\", \"path_on_host\": \"$hot\"}"
 echo "API_HOTADD_BODY=$(cat "$dir/HOTADD")"
@@ -395,6 +398,8 @@ api LIST GET /managed-devices
 echo "API_LIST_BODY=$(cat "$dir/LIST")"
 wait "$pid"
 rc=$?
+# vqvm's own messages, for the log when something went wrong.
+sed 's/^/VQVM_STDERR: /' "$dir/vqvm.err" >&2
 cat "$dir/console"
 rm -rf "$dir"
 exit "$rc"
