@@ -1,10 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# make bench: the boot, block, network, transport-virtqueue and hot-add benchmarks one
+# make bench: the boot, block, network, transport-virtqueue, hot-add and API start-up
+# benchmarks one
 # after the other (each also runs alone: bench/NAME.sh), then all their tables once more.
 #
-#   bench/run.sh [boot|blk|net|tvq|hotplug]...     (default: all of them)
+#   bench/run.sh [boot|blk|net|tvq|hotplug|api-start]...     (default: all of them)
 #
 # BENCH_RUNS=N runs each measurement N times (default 5) and reports medians; the other
 # knobs are in each script's header and in docs/benchmarks.md.
@@ -13,9 +14,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out_dir=$(cd "$here/.." && pwd)/build/bench
 benches=("$@")
-[ ${#benches[@]} -gt 0 ] || benches=(boot blk net tvq hotplug)
+[ ${#benches[@]} -gt 0 ] || benches=(boot blk net tvq hotplug api-start)
 for b in "${benches[@]}"; do
-	case "$b" in boot | blk | net | tvq | hotplug) ;; *) echo "run.sh: unknown benchmark '$b' (boot, blk, net, tvq, hotplug)" >&2; exit 2 ;; esac
+	case "$b" in
+	boot | blk | net | tvq | hotplug | api-start) ;;
+	*) echo "run.sh: unknown benchmark '$b' (boot, blk, net, tvq, hotplug, api-start)" >&2; exit 2 ;;
+	esac
 done
 
 start=$SECONDS
