@@ -41,6 +41,12 @@ expect_status() {
 show() {
 	echo "---- $1 (last 30 lines)"
 	tail -n 30 "$1"
+	# vqvm's own messages, wherever they are: curl's or the guest's lines written after
+	# them push them out of the tail.
+	if grep -Eq '^vqvm: | vqvm (error|warn): ' "$1"; then
+		echo "---- $1: vqvm's messages"
+		grep -E '^vqvm: | vqvm (error|warn): ' "$1" | tail -n 10
+	fi
 	echo "----"
 }
 
