@@ -4,7 +4,8 @@
 # Run the VM tests: every executable tests/vm/*.sh (each boots guests through
 # tests/vm-run and exits 0 on success), from the repository root.
 #
-#   tests/run-vm-tests.sh [NAME...]   NAME: run only tests/vm/NAME.sh
+#   tests/run-vm-tests.sh [NAME...]   NAME: run only tests/vm/NAME.sh; a path (with a /)
+#                                     runs that script, e.g. tests/vm-extra/*.sh
 #
 # Prints "PASS name (Ns)" or "FAIL name (Ns)" per test, saves each test's
 # output to build/test-logs/vm-<name>.log (the tail is shown on failure), and
@@ -27,8 +28,13 @@ export VM_RUN=$root/tests/vm-run
 tests=()
 if [ $# -gt 0 ]; then
 	for n in "$@"; do
+		# A path runs that script (e.g. tests/vm-extra/*.sh, not part of make test).
+		if [[ "$n" == */* ]]; then
+			[ -f "$n" ] || { echo "run-vm-tests.sh: no test $n" >&2; exit 2; }
+			tests+=("$n")
+			continue
+		fi
 		n=${n%.sh}
-		n=${n##*/}
 		[ -f "tests/vm/$n.sh" ] || { echo "run-vm-tests.sh: no test tests/vm/$n.sh" >&2; exit 2; }
 		tests+=("tests/vm/$n.sh")
 	done
