@@ -192,12 +192,13 @@ sleep 1
 fd0=$(fds) rss0=$(rss) fd5= rss5=
 puts=0 dels=0 ups=0 downs=0
 for n in $(seq "$cycles"); do
-	st=$(curl -sS --unix-socket "$sock" -o "$dir/PUT" -w '%{http_code}' -X PUT \
+	# --max-time: a request that never returns shows as 000 here, not as the test's timeout.
+	st=$(curl -sS --max-time 60 --unix-socket "$sock" -o "$dir/PUT" -w '%{http_code}' -X PUT \
 		-H 'Content-Type: application/json' -d "$(disk cyc "$dir/cyc.img")" \
 		http://localhost/managed-devices/cyc)
 	[ "$st" = 200 ] && puts=$((puts + 1)) || echo "API_CYC_PUT_$n=$st $(cat "$dir/PUT")"
 	wait_console "CYC_UP $n " 300 && ups=$((ups + 1))
-	st=$(curl -sS --unix-socket "$sock" -o "$dir/DEL" -w '%{http_code}' -X DELETE \
+	st=$(curl -sS --max-time 60 --unix-socket "$sock" -o "$dir/DEL" -w '%{http_code}' -X DELETE \
 		http://localhost/managed-devices/cyc)
 	[ "$st" = 204 ] && dels=$((dels + 1)) || echo "API_CYC_DEL_$n=$st $(cat "$dir/DEL")"
 	wait_console "CYC_DOWN $n end" 300 && downs=$((downs + 1))
