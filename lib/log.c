@@ -19,6 +19,9 @@ static _Atomic int log_level = LOG_WARN;
 static _Atomic int log_fd = 2;
 static _Atomic int log_file_fd = -1; /* owned by log_open_file; its number never changes */
 
+/* Per thread, so not shared state: see log_thread_verbose. */
+static _Thread_local bool log_verbose_thread;
+
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void log_set_level(enum log_level level)
@@ -29,6 +32,11 @@ void log_set_level(enum log_level level)
 enum log_level log_get_level(void)
 {
 	return atomic_load(&log_level);
+}
+
+void log_thread_verbose(bool on)
+{
+	log_verbose_thread = on;
 }
 
 int log_level_parse(const char *s)
@@ -77,7 +85,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_list ap;
 	int n, m;
 
-	if ((int)level > atomic_load(&log_level))
+	if ((int)level > atomic_load(&log_level) && !(log_verbose_thread && level <= LOG_INFO))
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	n = snprintf(line, sizeof(line), "[%5ld.%06ld] vqvm %s: ", (long)ts.tv_sec,

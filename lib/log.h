@@ -7,6 +7,8 @@
 #ifndef VQVM_LIB_LOG_H
 #define VQVM_LIB_LOG_H
 
+#include <stdbool.h>
+
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(enum log_level level);
@@ -22,6 +24,12 @@ void log_set_fd(int fd);
  * where a line could go to a closed or reused fd. Returns 0 or -errno.
  */
 int log_open_file(const char *path);
+/*
+ * While on, the calling thread's info (and warn, error) lines are written whatever the
+ * level says: a state dump the user asked for. Other threads keep to the level, and the
+ * level itself is untouched (PUT /logger may change it meanwhile).
+ */
+void log_thread_verbose(bool on);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_err(...) log_msg(LOG_ERROR, __VA_ARGS__)

@@ -437,17 +437,14 @@ static int signal_watch_arm(struct signal_watch *w)
 /* SIGUSR2: what every device and queue holds and waits for, in the log (stalls). */
 static void vm_log_state(struct vm *vm)
 {
-	enum log_level level = log_get_level();
-
-	/* Asked for: shown whatever --log-level says (other threads' info lines too, briefly). */
-	if (level < LOG_INFO)
-		log_set_level(LOG_INFO);
+	/* Asked for: shown whatever --log-level says. */
+	log_thread_verbose(true);
 	log_info("state dump (SIGUSR2): %u virtio-pci devices%s", vm->nr_virtio,
 		 vm->mgmt ? " and the managed devices" : "");
 	vm_log_virtio_state(vm);
 	vm_log_managed_state(vm);
 	log_info("state dump ends");
-	log_set_level(level);
+	log_thread_verbose(false);
 }
 
 static void signal_arrived(struct evloop_op *op, int res, bool more)

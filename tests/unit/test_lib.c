@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * lib/: guest memory bounds, error messages, the event loop's cross-thread calls and
- * which thread runs it.
+ * lib/: guest memory bounds, error messages, the logger's per-thread override, the event
+ * loop's cross-thread calls and which thread runs it.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "lib/err.h"
 #include "lib/evloop.h"
 #include "lib/guest_mem.h"
+#include "lib/log.h"
 #include "vmm/console.h"
 
 Test(guest_mem, small_guest_one_region)
@@ -53,6 +57,43 @@ Test(err, prefix_keeps_message)
 	cr_assert_eq(err_set(&e, "not a bzImage"), -1);
 	cr_assert_eq(err_prefix(&e, "kernel '%s'", "/x"), -1);
 	cr_assert_str_eq(e.msg, "kernel '/x': not a bzImage");
+}
+
+static void *log_info_line(void *arg)
+{
+	log_info("%s", (const char *)arg);
+	return NULL;
+}
+
+/* A state dump shows its lines at --log-level warn, and only its own thread's. */
+Test(log, thread_verbose_shows_this_threads_info_only)
+{
+	int fd = memfd_create("log", 0);
+	char buf[4096];
+	pthread_t t;
+	ssize_t n;
+
+	cr_assert_geq(fd, 0);
+	log_set_fd(fd);
+	log_set_level(LOG_WARN);
+	log_info("hidden before");
+	log_thread_verbose(true);
+	log_info("dump line");
+	log_debug("debug stays hidden");
+	pthread_create(&t, NULL, log_info_line, "other thread");
+	pthread_join(t, NULL);
+	log_thread_verbose(false);
+	log_info("hidden after");
+	log_set_fd(2);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	cr_assert_gt(n, 0);
+	buf[n] = 0;
+	cr_assert_not_null(strstr(buf, "vqvm info: dump line"));
+	cr_assert_null(strstr(buf, "hidden"));
+	cr_assert_null(strstr(buf, "debug stays hidden"));
+	cr_assert_null(strstr(buf, "other thread"));
+	cr_assert_eq(log_get_level(), LOG_WARN, "the level itself is untouched");
 }
 
 static void bump(void *arg)
