@@ -50,6 +50,27 @@ show() {
 	echo "----"
 }
 
+# tap_host_script FILE ADDR [WORD...]: a host-setup script for vm-run (--host-setup FILE
+# --host-prog ip, and --host-prog iperf3 with the iperf3 word): TAP vqtap0 with ADDR/24,
+# up. WORDs: multi_queue (a TAP with several queues), iperf3 (a server on ADDR).
+tap_host_script() {
+	local file=$1 addr=$2 mq='' iperf=0 w
+	shift 2
+	for w in "$@"; do
+		case $w in
+		multi_queue) mq=' multi_queue' ;;
+		iperf3) iperf=1 ;;
+		*) echo "tap_host_script: unknown word '$w'" >&2; return 1 ;;
+		esac
+	done
+	{
+		echo "/usr/sbin/ip tuntap add dev vqtap0 mode tap$mq || exit 1"
+		echo "/usr/sbin/ip addr add $addr/24 dev vqtap0 || exit 1"
+		echo "/usr/sbin/ip link set vqtap0 up || exit 1"
+		[ $iperf -eq 0 ] || echo "/usr/bin/iperf3 -s -D -B $addr || exit 1"
+	} >"$file"
+}
+
 finish() {
 	echo "$checks checks, $failures failed"
 	[ "$failures" -eq 0 ]

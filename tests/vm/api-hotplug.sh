@@ -26,38 +26,7 @@ tools=$work/tools.ext4
 cycles=50
 
 cat >"$work/guest.sh" <<'GUEST'
-# Shell builtins only in the polling loops (forks are slow under the nested sandbox).
-# find_dev SERIAL: $dev is its /dev/vdX once the disk and its node exist, else empty.
-find_dev() {
-	dev=
-	for d in /sys/block/vd*; do
-		s=
-		read -r s 2>/dev/null <"$d/serial"
-		# devtmpfs makes the node a moment after the disk shows in sysfs
-		[ "$s" = "$1" ] && [ -b "/dev/${d##*/}" ] && dev=/dev/${d##*/}
-	done
-	[ -n "$dev" ]
-}
-# wait_dev SERIAL TENTHS: until the disk is there ($dev; status 1: not within the time).
-wait_dev() {
-	i=0
-	while [ $i -lt "$2" ]; do
-		find_dev "$1" && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
-# wait_gone SERIAL TENTHS
-wait_gone() {
-	i=0
-	while [ $i -lt "$2" ]; do
-		find_dev "$1" || return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
+. /vqvm-lib.sh # find_dev, wait_dev, wait_gone: builtins only (forks are slow in the sandbox)
 # writes SERIAL-DEV: writes completed on /dev/vdX so far (field 5 of its stat).
 writes() {
 	read -r _ _ _ _ w _ <"/sys/block/${1#/dev/}/stat" 2>/dev/null
@@ -191,16 +160,22 @@ echo "API_T_CYC_START=$(($(date +%s) - t0))"
 sleep 1
 fd0=$(fds) rss0=$(rss) fd5= rss5=
 puts=0 dels=0 ups=0 downs=0
+# stuck: after a request that failed or never returned, what vqvm holds (its SIGUSR2 state
+# dump goes to its stderr, in the log) and what it lists.
+stuck() {
+	kill -USR2 "$pid"
+	echo "API_STUCK_LIST=$(curl -sS --max-time 10 --unix-socket "$sock" http://localhost/managed-devices)"
+}
 for n in $(seq "$cycles"); do
 	# --max-time: a request that never returns shows as 000 here, not as the test's timeout.
 	st=$(curl -sS --max-time 60 --unix-socket "$sock" -o "$dir/PUT" -w '%{http_code}' -X PUT \
 		-H 'Content-Type: application/json' -d "$(disk cyc "$dir/cyc.img")" \
 		http://localhost/managed-devices/cyc)
-	[ "$st" = 200 ] && puts=$((puts + 1)) || echo "API_CYC_PUT_$n=$st $(cat "$dir/PUT")"
+	[ "$st" = 200 ] && puts=$((puts + 1)) || { echo "API_CYC_PUT_$n=$st $(cat "$dir/PUT")"; stuck; }
 	wait_console "CYC_UP $n " 300 && ups=$((ups + 1))
 	st=$(curl -sS --max-time 60 --unix-socket "$sock" -o "$dir/DEL" -w '%{http_code}' -X DELETE \
 		http://localhost/managed-devices/cyc)
-	[ "$st" = 204 ] && dels=$((dels + 1)) || echo "API_CYC_DEL_$n=$st $(cat "$dir/DEL")"
+	[ "$st" = 204 ] && dels=$((dels + 1)) || { echo "API_CYC_DEL_$n=$st $(cat "$dir/DEL")"; stuck; }
 	wait_console "CYC_DOWN $n end" 300 && downs=$((downs + 1))
 	[ "$downs" = "$n" ] || break
 	[ "$n" != 5 ] || { sleep 1; fd5=$(fds) rss5=$(rss); }
@@ -293,6 +268,6 @@ check "cycles: VmRSS +<=1 MiB from cycle 5 to $cycles, +<=4 MiB in all" rss_chec
 check "cycles: no growth of the guest's /sys/bus/virtio/devices" virtio_check "$work/out"
 check "the last hot-add reached the guest" expect_line "$work/out" '^END_DISK=/dev/vd[a-z]$'
 check "no oops, WARN or stall in the guest" expect_line "$work/out" '^DMESG_BAD=0$'
-grep -E '^API_(FDS|RSS_KB|HR_DEL_SECONDS|CYC|T_[A-Z_]+)=' "$work/err"
+grep -E '^API_(FDS|RSS_KB|HR_DEL_SECONDS|CYC|CYC_(PUT|DEL)_[0-9]+|STUCK_LIST|T_[A-Z_]+)=' "$work/err"
 [ "$failures" -eq 0 ] || { show "$work/out"; show "$work/err"; }
 finish

@@ -22,12 +22,7 @@ tools=$work/tools.ext4
 "$root/guest-images/mktools.sh" "$tools" iperf3 || fail "mktools.sh: the tools disk"
 mac=52:54:00:00:00:78
 
-cat >"$work/host.sh" <<'HOST'
-/usr/sbin/ip tuntap add dev vqtap0 mode tap || exit 1
-/usr/sbin/ip addr add 10.78.0.1/24 dev vqtap0 || exit 1
-/usr/sbin/ip link set vqtap0 up || exit 1
-/usr/bin/iperf3 -s -D -B 10.78.0.1 || exit 1
-HOST
+tap_host_script "$work/host.sh" 10.78.0.1 iperf3
 
 # The two sides hand over through pre1's image: the guest writes SEEN in block 8 once it
 # has looked at the hot-added disk (then the host removes it), NETS in block 12 once it
@@ -36,17 +31,7 @@ HOST
 # the guest ends).
 echo "mac=$mac" >"$work/guest.sh"
 cat >>"$work/guest.sh" <<'GUEST'
-find_dev() {
-	for d in /sys/block/vd*; do
-		[ -e "$d/serial" ] && [ "$(cat "$d/serial")" = "$1" ] && echo "/dev/${d##*/}"
-	done
-}
-# find_net MAC: the interface with that address.
-find_net() {
-	for n in /sys/class/net/*; do
-		[ "$(cat "$n/address")" = "$1" ] && echo "${n##*/}"
-	done
-}
+. /vqvm-lib.sh
 # mark_wait BLOCK TEXT: until the host wrote TEXT there (2 min at most).
 mark_wait() {
 	i=0
@@ -58,27 +43,22 @@ mark_wait() {
 }
 dmesg -n 1 # kernel messages would cut into the lines below
 dmesg -c >/dev/null
-mkdir -p /tools && mount -o ro "$(find_dev tools)" /tools && . /tools/setup.sh
+mkdir -p /tools && mount -o ro "$(dev_of tools)" /tools && . /tools/setup.sh
 echo "TOOLS_RC=$?"
 insmod "/lib/modules/$(uname -r)/extra/vqvm_mgmt.ko"
 echo "INSMOD_RC=$?"
-i=0
-while [ $i -lt 600 ] && [ -z "$(find_dev hot1)" ]; do sleep 0.5; i=$((i + 1)); done
-hot=$(find_dev hot1)
+wait_dev hot1 3000
+hot=$dev
 echo "HOT_DISK=${hot:-none}"
 [ -n "$hot" ] && echo "HOT_DATA=$(head -c 8 "$hot") RO=$(cat "/sys/block/${hot#/dev/}/ro")"
-pre=$(find_dev pre1)
+pre=$(dev_of pre1)
 echo "PRE_DISK=${pre:-none}"
 printf 'SEEN' | dd of="$pre" bs=512 seek=8 conv=sync,notrunc oflag=direct 2>/dev/null
-i=0
-while [ $i -lt 240 ] && [ -n "$(find_dev hot1)" ]; do sleep 0.5; i=$((i + 1)); done
-echo "HOT_GONE=$([ -z "$(find_dev hot1)" ] && echo yes || echo no)"
+wait_gone hot1 1200 && echo "HOT_GONE=yes" || echo "HOT_GONE=no"
 
 # --- the hot-added NIC
 echo "NET_BEFORE=$(ls /sys/class/net | tr '\n' ' ')"
-i=0
-while [ $i -lt 240 ] && [ -z "$(find_net "$mac")" ]; do sleep 0.5; i=$((i + 1)); done
-net=$(find_net "$mac")
+wait_net "$mac" 1200
 echo "NET_IF=${net:-none}"
 if [ -n "$net" ]; then
 	ip link set lo up
@@ -93,8 +73,8 @@ if [ -n "$net" ]; then
 fi
 printf 'NETS' | dd of="$pre" bs=512 seek=12 conv=sync,notrunc oflag=direct 2>/dev/null
 i=0
-while [ $i -lt 240 ] && [ -n "$(find_net "$mac")" ]; do sleep 0.5; i=$((i + 1)); done
-echo "NET_GONE=$([ -z "$(find_net "$mac")" ] && echo yes || echo no)"
+while [ $i -lt 1200 ] && find_net "$mac"; do sleep 0.1; i=$((i + 1)); done
+find_net "$mac" && echo "NET_GONE=no" || echo "NET_GONE=yes"
 echo "NET_AFTER=$(ls /sys/class/net | tr '\n' ' ')"
 printf 'GONE' | dd of="$pre" bs=512 seek=14 conv=sync,notrunc oflag=direct 2>/dev/null
 mark_wait 16 DONE

@@ -22,40 +22,15 @@ truncate -s 32M "$img" "$img2"
 printf 'HOST-MARK' | dd of="$img" conv=notrunc status=none
 printf 'HOST-MRK2' | dd of="$img2" conv=notrunc status=none
 
-cat >"$work/host.sh" <<'HOST'
-/usr/sbin/ip tuntap add dev vqtap0 mode tap || exit 1
-/usr/sbin/ip addr add 10.78.0.1/24 dev vqtap0 || exit 1
-/usr/sbin/ip link set vqtap0 up || exit 1
-HOST
+tap_host_script "$work/host.sh" 10.78.0.1
 
-# Shared guest helpers: the management function, disks by serial, dmesg checks.
+# Each guest script's start (helpers: tests/guest/lib.sh).
 cat >"$work/common.sh" <<'GUEST'
+. /vqvm-lib.sh
 # Only what happens from here on counts (the sandbox's L2 boot has a known XSAVE WARN).
 dmesg -c >/tmp/boot.dmesg
-mgmt=
-for d in /sys/bus/pci/devices/*; do
-	[ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x10f0 ] && mgmt=$d
-done
+find_mgmt
 echo "MGMT_FUNCTION=${mgmt:-none}"
-find_dev() {
-	for d in /sys/block/vd*; do
-		[ -e "$d/serial" ] && [ "$(cat "$d/serial")" = "$1" ] && echo "/dev/${d##*/}"
-	done
-}
-wait_dev() { # serial: up to 10 s
-	i=0
-	while [ $i -lt 100 ]; do
-		dev=$(find_dev "$1")
-		[ -n "$dev" ] && { echo "$dev"; return 0; }
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
-dmesg_checks() {
-	echo "DMESG_BAD=$(dmesg | grep -cE 'WARNING:|BUG:|Oops|Call Trace|blocked for more than|no reply within|no room for a command')"
-	dmesg | grep -E 'vqvm|virtio|WARNING:|BUG:|Oops|Call Trace' | sed 's/^/DMESG: /'
-}
 GUEST
 
 cat >"$work/guest1.sh" <<'GUEST'
@@ -64,7 +39,8 @@ insmod "/lib/modules/$(uname -r)/extra/vqvm_mgmt.ko"
 echo "INSMOD_RC=$?"
 echo "BOUND=$(basename "$(readlink "$mgmt/driver")")"
 sed 's/^/DEVICES: /' "$mgmt/devices"
-disk=$(wait_dev mdata)
+wait_dev mdata
+disk=$dev
 echo "DISK=${disk:-none}"
 echo "HOSTMARK=$(head -c 9 "$disk")"
 yes vqvm-managed-0123456789 | head -c 1048576 >/tmp/pattern
@@ -74,7 +50,7 @@ dd if="$disk" of=/tmp/back bs=1M skip=4 count=1 iflag=direct 2>/dev/null
 cmp -s /tmp/pattern /tmp/back
 echo "READBACK_RC=$?"
 # fio: many requests in flight on both queues, every block verified.
-mkdir -p /tools && mount -o ro "$(find_dev tools)" /tools && . /tools/setup.sh
+mkdir -p /tools && mount -o ro "$(dev_of tools)" /tools && . /tools/setup.sh
 fio --name=managed --filename="$disk" --ioengine=io_uring --direct=1 --rw=randwrite \
 	--bsrange=4k-64k --iodepth=32 --size=8M --offset=8M --numjobs=2 --offset_increment=8M \
 	--cpus_allowed=0,1 --cpus_allowed_policy=split --verify=crc32c --verify_fatal=1 \
@@ -127,18 +103,19 @@ fi
 bdf=$(basename "$mgmt")
 echo "$bdf" >/sys/bus/pci/drivers/vqvm_mgmt/unbind
 echo "UNBIND_RC=$?"
-echo "AFTER_UNBIND_DISK=$(find_dev mdata)"
+echo "AFTER_UNBIND_DISK=$(dev_of mdata)"
 echo "AFTER_UNBIND_VIRTIO=$(ls -d "$mgmt"/virtio* 2>/dev/null | wc -l)"
 echo "$bdf" >/sys/bus/pci/drivers/vqvm_mgmt/bind
 echo "BIND_RC=$?"
-disk=$(wait_dev mdata)
+wait_dev mdata
+disk=$dev
 echo "REBOUND_DISK=${disk:-none}"
 dd if="$disk" of=/tmp/back3 bs=1M skip=4 count=1 iflag=direct 2>/dev/null
 cmp -s /tmp/pattern /tmp/back3
 echo "REBOUND_READ_RC=$?"
 rmmod vqvm_mgmt
 echo "RMMOD_RC=$?"
-echo "AFTER_RMMOD_DISK=$(find_dev mdata)"
+echo "AFTER_RMMOD_DISK=$(dev_of mdata)"
 echo "AFTER_RMMOD_VIRTIO=$(ls -d "$mgmt"/virtio* 2>/dev/null | wc -l)"
 dmesg_checks
 GUEST
@@ -154,7 +131,8 @@ echo "CREATE_RC=$?"
 id=$(cat "$mgmt/last_created")
 echo "CREATED_ID=$id"
 sed 's/^/DEVICES: /' "$mgmt/devices"
-disk=$(wait_dev m2)
+wait_dev m2
+disk=$dev
 echo "DISK=${disk:-none}"
 echo "HOSTMARK=$(head -c 9 "$disk")"
 yes vqvm-created-9876543210 | head -c 1048576 >/tmp/pattern
@@ -167,7 +145,7 @@ echo blk >"$mgmt/create" 2>/dev/null
 echo "CREATE_NO_BACKEND_RC=$?"
 echo "$id" >"$mgmt/destroy"
 echo "DESTROY_RC=$?"
-echo "AFTER_DESTROY_DISK=$(find_dev m2)"
+echo "AFTER_DESTROY_DISK=$(dev_of m2)"
 echo "DEVICES_AFTER_DESTROY=$(wc -l <"$mgmt/devices")"
 echo "$id" >"$mgmt/destroy" 2>/dev/null
 echo "DESTROY_AGAIN_RC=$?"
@@ -175,7 +153,8 @@ echo blk >"$mgmt/create"
 echo "RECREATE_RC=$?"
 id2=$(cat "$mgmt/last_created")
 echo "RECREATED_ID=$id2 FIRST_ID=$id"
-disk=$(wait_dev m2)
+wait_dev m2
+disk=$dev
 dd if="$disk" of=/tmp/back2 bs=1M skip=8 count=1 iflag=direct 2>/dev/null
 cmp -s /tmp/pattern /tmp/back2
 echo "RECREATED_READ_RC=$?"
@@ -335,10 +314,11 @@ cat >"$work/guest3.sh" <<'GUEST'
 . /common.sh
 insmod "/lib/modules/$(uname -r)/extra/vqvm_mgmt.ko"
 echo "INSMOD_RC=$?"
-echo "PRE_DISK=$(wait_dev pre)"
+wait_dev pre
+echo "PRE_DISK=$dev"
 i=0
-while [ $i -lt 900 ] && [ -z "$(find_dev hot)" ]; do sleep 0.1; i=$((i + 1)); done
-hot=$(find_dev hot)
+while [ $i -lt 900 ] && [ -z "$(dev_of hot)" ]; do sleep 0.1; i=$((i + 1)); done
+hot=$(dev_of hot)
 echo "HOT_DISK=${hot:-none}"
 sed 's/^/DEVICES: /' "$mgmt/devices"
 echo "HOT_MARK=$(head -c 9 "$hot")"
@@ -349,11 +329,11 @@ cmp -s /tmp/p /tmp/b
 echo "HOT_RW_RC=$?"
 echo "VQVM-HOT-DONE"
 i=0
-while [ $i -lt 900 ] && [ -n "$(find_dev hot)" ]; do sleep 0.1; i=$((i + 1)); done
-echo "HOT_AFTER_REMOVAL=$(find_dev hot)"
+while [ $i -lt 900 ] && [ -n "$(dev_of hot)" ]; do sleep 0.1; i=$((i + 1)); done
+echo "HOT_AFTER_REMOVAL=$(dev_of hot)"
 sleep 1
 echo "DEVICES_AFTER_REMOVAL=$(cat "$mgmt/devices" | tr '\n' ';')"
-echo "PRE_STILL=$(find_dev pre)"
+echo "PRE_STILL=$(dev_of pre)"
 dmesg_checks
 GUEST
 cat >"$work/drive3.sh" <<'DRIVE'

@@ -128,12 +128,7 @@ exec switch_root /newroot /vqvm-root-init
 RDINIT
 chmod 755 "$work/rdinit"
 
-cat >"$work/host.sh" <<'HOST'
-/usr/sbin/ip tuntap add dev vqtap0 mode tap || exit 1
-/usr/sbin/ip addr add 10.79.0.1/24 dev vqtap0 || exit 1
-/usr/sbin/ip link set vqtap0 up || exit 1
-/usr/bin/iperf3 -s -D -B 10.79.0.1 || exit 1
-HOST
+tap_host_script "$work/host.sh" 10.79.0.1 iperf3
 
 t0=$SECONDS
 "$vm_run" --add "$work/rdinit:/vqvm-rdinit" --cpus 1 --memory 512M --timeout 300 \
@@ -189,21 +184,10 @@ dmesg -c >/tmp/boot.dmesg
 # Kernel messages (5 lines per cycle) stay out of the serial console: in the sandbox every
 # character written there is a VM exit.
 dmesg -n 1
-mgmt=
-for d in /sys/bus/pci/devices/*; do
-	[ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x10f0 ] && mgmt=$d
-done
+. /vqvm-lib.sh
+find_mgmt
 insmod "/lib/modules/$(uname -r)/extra/vqvm_mgmt.ko"
 echo "INSMOD_RC=$?"
-# find_dev SERIAL: the /dev/vdX with that serial (shell builtins only: 100 cycles).
-find_dev() {
-	dev=
-	for d in /sys/block/vd*; do
-		[ -e "$d/serial" ] || continue
-		read -r s <"$d/serial"
-		[ "$s" = "$1" ] && dev=/dev/${d##*/}
-	done
-}
 avail_devs() { read -r w av rest <"$mgmt/avail"; }
 virtio_count() { set -- /sys/bus/virtio/devices/*; [ -e "$1" ] && nv=$# || nv=0; }
 virtio_count

@@ -7,12 +7,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 tools=$root/build/images/tools.ext4
-cat >"$work/host.sh" <<'HOST'
-/usr/sbin/ip tuntap add dev vqtap0 mode tap multi_queue || exit 1
-/usr/sbin/ip addr add 10.77.0.1/24 dev vqtap0 || exit 1
-/usr/sbin/ip link set vqtap0 up || exit 1
-/usr/bin/iperf3 -s -D -B 10.77.0.1 || exit 1
-HOST
+tap_host_script "$work/host.sh" 10.77.0.1 multi_queue iperf3
 cat >"$work/guest.sh" <<'GUEST'
 mkdir -p /tools && mount -o ro /dev/vda /tools && . /tools/setup.sh
 echo "MAC=$(cat /sys/class/net/eth0/address)"
