@@ -188,6 +188,50 @@ static int vqvm_msi_vq_set(struct vqvm_mdev *md, u16 queue_index, u64 addr, u32 
 	return vqvm_md_cmd(md, VQVM_CLASS_MSI, VQVM_MSI_VQ_SET, &o, sizeof(o), NULL, 0);
 }
 
+static int vqvm_msi_vq_flag(struct vqvm_mdev *md, u16 command, u16 queue_index, bool flag)
+{
+	struct vqvm_tvq_msi_vq_flag_out o = {
+		.queue_index = cpu_to_le16(queue_index),
+		.flag = flag,
+	};
+
+	return vqvm_md_cmd(md, VQVM_CLASS_MSI, command, &o, sizeof(o), NULL, 0);
+}
+
+/*
+ * The queues sharing one pool vector move to a new message together: masked while it
+ * changes (what they raise meanwhile stays pending, and goes to the new message at the
+ * unmask). One by one, a queue still on the old message could fire after another fired
+ * at the new one, when x86 has already freed the old vector: that interrupt would be lost.
+ */
+static int vqvm_shared_set(struct vqvm_mdev *md, u64 addr, u32 data)
+{
+	struct vqvm_vq_info *info;
+	int err = 0;
+
+	list_for_each_entry(info, &md->vqs, node) {
+		if (info->shared && info->irq.msi_set)
+			err = vqvm_msi_vq_flag(md, VQVM_MSI_VQ_MASK, info->irq.queue_index, true);
+		if (err)
+			goto unmask;
+	}
+	list_for_each_entry(info, &md->vqs, node) {
+		if (!info->shared)
+			continue;
+		err = vqvm_msi_vq_set(md, info->irq.queue_index, addr, data);
+		if (err)
+			break;
+		info->irq.msi_set = true;
+	}
+unmask:
+	list_for_each_entry(info, &md->vqs, node) {
+		if (info->shared && info->irq.msi_set)
+			err = vqvm_msi_vq_flag(md, VQVM_MSI_VQ_MASK, info->irq.queue_index,
+					       false) ?: err;
+	}
+	return err;
+}
+
 /*
  * Tell the device the MSI message Linux composed for vi's pool vector (MSI VQ_SET,
  * for each queue of a shared vector, or CONFIG_SET, 6.12). Unless force, only if
@@ -196,7 +240,6 @@ static int vqvm_msi_vq_set(struct vqvm_mdev *md, u16 queue_index, u64 addr, u32 
 static int vqvm_irq_send_msg(struct vqvm_irq *vi, bool force)
 {
 	struct vqvm_mdev *md = vi->md;
-	struct vqvm_vq_info *info;
 	struct msi_msg msg;
 	u64 addr;
 	int err = 0;
@@ -218,14 +261,7 @@ static int vqvm_irq_send_msg(struct vqvm_irq *vi, bool force)
 		err = vqvm_md_cmd(md, VQVM_CLASS_MSI, VQVM_MSI_CONFIG_SET, &o, sizeof(o),
 				  NULL, 0);
 	} else if (vi->shared) {
-		list_for_each_entry(info, &md->vqs, node) {
-			if (!info->shared)
-				continue;
-			err = vqvm_msi_vq_set(md, info->irq.queue_index, addr, msg.data);
-			if (err)
-				break;
-			info->irq.msi_set = true;
-		}
+		err = vqvm_shared_set(md, addr, msg.data);
 	} else {
 		err = vqvm_msi_vq_set(md, vi->queue_index, addr, msg.data);
 	}
@@ -243,12 +279,7 @@ out:
 
 static int vqvm_msi_vq_enable(struct vqvm_mdev *md, u16 queue_index, bool enable)
 {
-	struct vqvm_tvq_msi_vq_flag_out o = {
-		.queue_index = cpu_to_le16(queue_index),
-		.flag = enable,
-	};
-
-	return vqvm_md_cmd(md, VQVM_CLASS_MSI, VQVM_MSI_VQ_ENABLE, &o, sizeof(o), NULL, 0);
+	return vqvm_msi_vq_flag(md, VQVM_MSI_VQ_ENABLE, queue_index, enable);
 }
 
 static int vqvm_irq_enable(struct vqvm_irq *vi, bool enable)
