@@ -51,15 +51,17 @@ show() {
 }
 
 # tap_host_script FILE ADDR [WORD...]: a host-setup script for vm-run (--host-setup FILE
-# --host-prog ip, and --host-prog iperf3 with the iperf3 word): TAP vqtap0 with ADDR/24,
-# up. WORDs: multi_queue (a TAP with several queues), iperf3 (a server on ADDR).
+# --host-prog ip, and --host-prog iperf3 with an iperf3 word): TAP vqtap0 with ADDR/24,
+# up. WORDs: multi_queue (a TAP with several queues), iperf3 (a server on ADDR, port
+# 5201), iperf3:PORT (one more, on PORT).
 tap_host_script() {
-	local file=$1 addr=$2 mq='' iperf=0 w
+	local file=$1 addr=$2 mq='' ports=() w
 	shift 2
 	for w in "$@"; do
 		case $w in
 		multi_queue) mq=' multi_queue' ;;
-		iperf3) iperf=1 ;;
+		iperf3) ports+=(5201) ;;
+		iperf3:[0-9]*) ports+=("${w#iperf3:}") ;;
 		*) echo "tap_host_script: unknown word '$w'" >&2; return 1 ;;
 		esac
 	done
@@ -67,7 +69,9 @@ tap_host_script() {
 		echo "/usr/sbin/ip tuntap add dev vqtap0 mode tap$mq || exit 1"
 		echo "/usr/sbin/ip addr add $addr/24 dev vqtap0 || exit 1"
 		echo "/usr/sbin/ip link set vqtap0 up || exit 1"
-		[ $iperf -eq 0 ] || echo "/usr/bin/iperf3 -s -D -B $addr || exit 1"
+		for w in "${ports[@]}"; do
+			echo "/usr/bin/iperf3 -s -D -B $addr -p $w || exit 1"
+		done
 	} >"$file"
 }
 
