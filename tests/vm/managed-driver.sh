@@ -84,10 +84,7 @@ echo "REQ0_COUNTS_AFTER=$(counts) new_mask=$new"
 echo "MSI_RESENT=$resent0 $(resent)"
 
 # The managed virtio-net device.
-net=
-for n in /sys/class/net/*; do
-	[ -e "$n/device" ] && net=${n##*/}
-done
+wait_net
 echo "NET=${net:-none}"
 if [ -n "$net" ]; then
 	echo "MAC=$(cat "/sys/class/net/$net/address")"
@@ -165,10 +162,7 @@ echo "net mac=52:54:00:ab:cd:ef" >"$mgmt/create"
 echo "NET_CREATE_RC=$?"
 nid=$(cat "$mgmt/last_created")
 sed 's/^/DEVICES: /' "$mgmt/devices"
-net=
-for n in /sys/class/net/*; do
-	[ -e "$n/device" ] && net=${n##*/}
-done
+wait_net
 echo "NET_MAC=$( [ -n "$net" ] && cat "/sys/class/net/$net/address")"
 if [ -n "$net" ]; then
 	ip link set "$net" up
