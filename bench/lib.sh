@@ -79,13 +79,20 @@ if [ "$qemu" != none ]; then
 	done
 fi
 
-# bench_tools: $tools = a private copy of build/images/tools.ext4 (fio, iperf3), for
-# vm-run --blockdev: the sandbox's QEMU locks its disk images, and VM tests running at
-# the same time use the original; one copy per benchmark, so that blk and net can run
-# at the same time (build/bench/tools-blk.ext4, tools-net.ext4).
+# bench_tools [PROGRAM...]: $tools = a private copy of build/images/tools.ext4 (fio,
+# iperf3), or with PROGRAMs a tools disk of its own with them (guest-images/mktools.sh),
+# for vm-run --blockdev: the sandbox's QEMU locks its disk images, and VM tests running
+# at the same time use the original; one per benchmark, so that blk and net can run at
+# the same time (build/bench/tools-blk.ext4, tools-net.ext4).
 bench_tools() {
 	tools=$out_dir/tools-$prog_name.ext4
-	if [ ! -f "$tools" ] || [ "$images/tools.ext4" -nt "$tools" ]; then
+	if [ $# -gt 0 ]; then
+		[ -f "$tools" ] && [ ! "$root/guest-images/mktools.sh" -nt "$tools" ] &&
+			[ "$(cat "$tools.progs" 2>/dev/null)" = "$*" ] && return 0
+		"$root/guest-images/mktools.sh" "$tools" "$@" >"$out_dir/mktools-$prog_name.log" 2>&1 ||
+			die "building the tools disk failed (see $out_dir/mktools-$prog_name.log)"
+		echo "$*" >"$tools.progs"
+	elif [ ! -f "$tools" ] || [ "$images/tools.ext4" -nt "$tools" ]; then
 		cp "$images/tools.ext4" "$tools.tmp"
 		mv -f "$tools.tmp" "$tools"
 	fi

@@ -17,7 +17,8 @@
 #
 # The TAP (vqbench0, 10.77.0.1/24) and the iperf3 server are made by the --host-setup
 # script bench/inner/net-setup.sh: in L1 in the sandbox, in a private network namespace
-# in direct mode. The guest (10.77.0.2) runs iperf3 from a copy of build/images/tools.ext4.
+# in direct mode. The guest (10.77.0.2) runs iperf3 from a tools disk of its own (iperf3,
+# ethtool: build/bench/tools-net.ext4).
 set -euo pipefail
 prog=net.sh
 prog_name=net
@@ -26,7 +27,8 @@ prog_name=net
 time_s=${BENCH_NET_TIME:-3}
 [[ "$time_s" =~ ^[1-9][0-9]*$ ]] || die "BENCH_NET_TIME wants seconds, got '$time_s'"
 memory=256
-bench_tools
+# ethtool: the guest prints virtio_net's own TX counters (bench/guest/net.sh, BENCH-TXQ).
+bench_tools iperf3 ethtool
 
 bench_header "net: iperf3 over virtio-net on a TAP, guest 1 vCPU, $memory MiB"
 echo "iperf3: ${time_s}s per test after 1 s omitted (-O 1), -f m; native = client and server over loopback"

@@ -29,6 +29,16 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 	ping -c 1 -W 2 10.77.0.1 >/dev/null 2>&1 && { up=1; break; }
 done
 [ "$up" = 1 ] || { echo "BENCH-ERROR 10.77.0.1 does not answer pings"; exit 1; }
+# Every 10 s, virtio_net's own count of the kicks it sent on TX queue 0, its packets, and
+# tx_fifo_errors (start_xmit failed to queue a packet and returned without a kick): a
+# stalled test's post-mortem next to vqvm's state dump ("kicks read N"). The same kick
+# count on both sides means the guest sent no kick for the stuck buffer; more here, that
+# kicks were lost on the way.
+if command -v ethtool >/dev/null; then
+	while sleep 10; do
+		echo "BENCH-TXQ $(ethtool -S eth0 | awk '$1 ~ /^tx_queue_0_(kicks|packets):$/ { printf "%s %s ", $1, $2 }')tx_fifo_errors: $(cat /sys/class/net/eth0/statistics/tx_fifo_errors)"
+	done &
+fi
 for test in tcp-tx tcp-rx udp-tx udp-rx; do
 	case $test in
 	tcp-tx) opts= ;;

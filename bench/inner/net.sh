@@ -43,6 +43,9 @@ report() {
 	grep '^BAD' "$f.res" | sed "s/^BAD /FAIL $impl run $run: test /" || true
 	if [ "$(grep -c '^RESULT' "$f.res")" = 4 ]; then
 		say "$impl run $run: $(awk '{ printf "%s %s  ", $4, $5 }' "$f.res")"
+		# The guest's TX counters at its last report (bench/guest/net.sh).
+		txq=$(tr -d '\r' <"$f" | grep '^BENCH-TXQ ' | tail -n 1)
+		[ -z "$txq" ] || say "$impl run $run: guest ${txq#BENCH-TXQ }"
 		return 0
 	fi
 	return 1
