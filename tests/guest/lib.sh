@@ -78,6 +78,17 @@ find_net() {
 	[ -n "$net" ]
 }
 
+# no_net MAC: no interface has that MAC. Not `! find_net`: a NIC going away loses its
+# device's sysfs attributes before the interface itself goes.
+no_net() {
+	for _n in /sys/class/net/*; do
+		_a=''
+		read -r _a 2>/dev/null <"$_n/address"
+		[ "$_a" = "$1" ] && return 1
+	done
+	return 0
+}
+
 # wait_net [MAC] [TENTHS]: until find_net finds it ($net), 20 s by default.
 wait_net() {
 	poll "${2:-200}" find_net "$1"

@@ -72,9 +72,7 @@ if [ -n "$net" ]; then
 	grep -E 'sender|receiver' /tmp/tx | sed 's/^/NET_TX: /'
 fi
 printf 'NETS' | dd of="$pre" bs=512 seek=12 conv=sync,notrunc oflag=direct 2>/dev/null
-i=0
-while [ $i -lt 1200 ] && find_net "$mac"; do sleep 0.1; i=$((i + 1)); done
-find_net "$mac" && echo "NET_GONE=no" || echo "NET_GONE=yes"
+poll 1200 no_net "$mac" && echo "NET_GONE=yes" || echo "NET_GONE=no"
 echo "NET_AFTER=$(ls /sys/class/net | tr '\n' ' ')"
 printf 'GONE' | dd of="$pre" bs=512 seek=14 conv=sync,notrunc oflag=direct 2>/dev/null
 mark_wait 16 DONE
