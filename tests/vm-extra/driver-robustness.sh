@@ -168,6 +168,11 @@ disk=$dev
 yes robust-pattern-0123456789 | head -c 1048576 >/tmp/pattern
 dd if=/tmp/pattern of="$disk" bs=1M seek=32 oflag=direct conv=fsync 2>/dev/null
 echo "PATTERN_WRITE_RC=$?"
+# reads_pattern DEV MIB: the MiB at MIB on DEV is /tmp/pattern.
+reads_pattern() {
+	dd if="$1" of=/tmp/back bs=1M skip="$2" count=1 iflag=direct 2>/dev/null &&
+		cmp -s /tmp/pattern /tmp/back
+}
 # inflight_teardown NAME CMD...: fio randwrites (QD32) on the disk, iperf3 sends over the
 # NIC; once writes complete, CMD runs (timed); then fio must end by itself (iperf3 gives up
 # 5 s after its NIC went, or is killed: a TCP stream need not notice that soon).
@@ -229,8 +234,7 @@ insmod "$ko"
 echo "RELOAD_RC=$?"
 wait_dev mdata
 disk=$dev
-dd if="$disk" of=/tmp/back bs=1M skip=32 count=1 iflag=direct 2>/dev/null
-cmp -s /tmp/pattern /tmp/back
+reads_pattern "$disk" 32
 echo "RELOAD_READ_RC=$?"
 wait_net
 net_up "$net"
@@ -242,12 +246,10 @@ echo "$bdf" >/sys/bus/pci/drivers/vqvm_mgmt/bind
 echo "BIND_RC=$?"
 wait_dev mdata
 disk=$dev
-dd if="$disk" of=/tmp/back bs=1M skip=32 count=1 iflag=direct 2>/dev/null
-cmp -s /tmp/pattern /tmp/back
+reads_pattern "$disk" 32
 echo "REBIND_READ_RC=$?"
 dd if=/tmp/pattern of="$disk" bs=1M seek=40 oflag=direct conv=fsync 2>/dev/null &&
-	dd if="$disk" of=/tmp/back bs=1M skip=40 count=1 iflag=direct 2>/dev/null &&
-	cmp -s /tmp/pattern /tmp/back
+	reads_pattern "$disk" 40
 echo "REBIND_RW_RC=$?"
 wait_net
 net_up "$net"
