@@ -2,6 +2,7 @@
 #include "vmm/vcpu.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <linux/kvm.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -119,6 +121,24 @@ static bool exit_hlt(struct vcpu *vcpu)
 	return false;
 }
 
+/* Where a vCPU thread is (vcpu->where), for the SIGUSR2 dump. */
+enum vcpu_where { VCPU_STARTING, VCPU_IN_GUEST, VCPU_IN_EXIT, VCPU_PARKED, VCPU_ENDED };
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
+/* On the vCPU's own thread. */
+static void vcpu_at(struct vcpu *vcpu, enum vcpu_where where)
+{
+	__atomic_store_n(&vcpu->where_since_ns, monotonic_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&vcpu->where, where, __ATOMIC_RELEASE);
+}
+
 /* Each handler returns false when the vCPU must stop; names are the metrics' keys. */
 static const struct {
 	uint32_t reason;
@@ -145,6 +165,7 @@ static bool handle_exit(struct vcpu *vcpu)
 	for (i = 0; i < NR_EXIT_HANDLERS && exit_handlers[i].reason != reason; i++)
 		;
 	__atomic_fetch_add(&vcpu->exits[i], 1, __ATOMIC_RELAXED); /* i == NR: "other" */
+	__atomic_store_n(&vcpu->where_exit, i, __ATOMIC_RELAXED);
 	if (i < NR_EXIT_HANDLERS)
 		return exit_handlers[i].handle(vcpu);
 	vm_request_stop(vcpu->vm, VM_END_CRASH, "unhandled KVM exit %u on vCPU %u", reason,
@@ -165,6 +186,59 @@ unsigned int vcpus_exit_stats(struct vm *vm, const char *names[VCPU_EXIT_STATS],
 	}
 	pthread_mutex_unlock(&vm->stop_lock);
 	return NR_EXIT_HANDLERS + 1;
+}
+
+/* What the exit being handled is about: the port or address, for the dump. */
+static void vcpu_exit_detail(const struct vcpu *vcpu, char *buf, size_t len)
+{
+	const struct kvm_run *run = vcpu->run;
+
+	buf[0] = 0;
+	if (run->exit_reason == KVM_EXIT_IO)
+		snprintf(buf, len, " (%s port %#x)", run->io.direction ? "out" : "in",
+			 run->io.port);
+	else if (run->exit_reason == KVM_EXIT_MMIO)
+		snprintf(buf, len, " (%s %#llx)", run->mmio.is_write ? "write" : "read",
+			 (unsigned long long)run->mmio.phys_addr);
+}
+
+void vcpus_log_state(struct vm *vm)
+{
+	static const char *const where_names[] = {
+		[VCPU_STARTING] = "not started yet",
+		[VCPU_IN_GUEST] = "in the guest (KVM_RUN)",
+		[VCPU_IN_EXIT] = "in vqvm, handling an exit",
+		[VCPU_PARKED] = "parked (VM paused)",
+		[VCPU_ENDED] = "ended",
+	};
+	uint64_t now = monotonic_ns();
+
+	/* stop_lock: vcpus_destroy may free the vCPUs meanwhile. */
+	pthread_mutex_lock(&vm->stop_lock);
+	for (unsigned int c = 0; vm->vcpus && c < vm->nr_vcpus; c++) {
+		struct vcpu *vcpu = &vm->vcpus[c];
+		uint32_t where = __atomic_load_n(&vcpu->where, __ATOMIC_ACQUIRE);
+		uint64_t since = __atomic_load_n(&vcpu->where_since_ns, __ATOMIC_RELAXED);
+		uint64_t exits = 0;
+		char what[64] = "";
+
+		for (unsigned int r = 0; r < VCPU_EXIT_STATS; r++)
+			exits += __atomic_load_n(&vcpu->exits[r], __ATOMIC_RELAXED);
+		if (where == VCPU_IN_EXIT) {
+			uint32_t i = __atomic_load_n(&vcpu->where_exit, __ATOMIC_RELAXED);
+			char detail[48];
+
+			/* The thread is in the handler: its kvm_run holds still. */
+			vcpu_exit_detail(vcpu, detail, sizeof(detail));
+			snprintf(what, sizeof(what), " %s%s",
+				 i < NR_EXIT_HANDLERS ? exit_handlers[i].name : "other", detail);
+		}
+		log_info("vcpu%u: %s%s for %.3f s, %" PRIu64 " exits to vqvm so far", c,
+			 where < sizeof(where_names) / sizeof(where_names[0]) ?
+			 where_names[where] : "?", what,
+			 since && now > since ? (double)(now - since) / 1e9 : 0.0, exits);
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
 }
 
 /* One more vCPU thread idle (parked or ended): the last one completes a pause. */
@@ -191,6 +265,7 @@ static void park_if_paused(struct vcpu *vcpu)
 		pthread_mutex_unlock(&p->lock);
 		return;
 	}
+	vcpu_at(vcpu, VCPU_PARKED);
 	pause_idle_locked(p, vcpu->vm->nr_vcpus, &cb, &arg);
 	if (cb) {
 		pthread_mutex_unlock(&p->lock);
@@ -267,6 +342,7 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	while (!vm_stopping(vm)) {
 		park_if_paused(vcpu);
+		vcpu_at(vcpu, VCPU_IN_GUEST);
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;
@@ -276,9 +352,11 @@ static void *vcpu_thread(void *arg)
 					strerror(errno));
 			break;
 		}
+		vcpu_at(vcpu, VCPU_IN_EXIT);
 		if (!handle_exit(vcpu))
 			break;
 	}
+	vcpu_at(vcpu, VCPU_ENDED);
 	vcpu_ended(vcpu);
 	return NULL;
 }

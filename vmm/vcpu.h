@@ -29,6 +29,11 @@ void vcpus_resume(struct vm *vm);
  */
 unsigned int vcpus_exit_stats(struct vm *vm, const char *names[VCPU_EXIT_STATS],
 			      uint64_t counts[VCPU_EXIT_STATS]);
+/*
+ * Log where each vCPU thread is and for how long (in the guest, in which exit, parked):
+ * part of the SIGUSR2 state dump. Any thread.
+ */
+void vcpus_log_state(struct vm *vm);
 /* Join the threads and close the fds. */
 void vcpus_destroy(struct vm *vm);
 

@@ -441,6 +441,7 @@ static void vm_log_state(struct vm *vm)
 	log_thread_verbose(true);
 	log_info("state dump (SIGUSR2): %u virtio-pci devices%s", vm->nr_virtio,
 		 vm->mgmt ? " and the managed devices" : "");
+	vcpus_log_state(vm);
 	vm_log_virtio_state(vm);
 	vm_log_managed_state(vm);
 	log_info("state dump ends");

@@ -89,6 +89,14 @@ struct vcpu {
 	pthread_t thread;
 	bool started;
 	uint64_t exits[VCPU_EXIT_STATS]; /* atomics, for metrics */
+	/*
+	 * Where the thread is (enum vcpu_where in vcpu.c), since when (monotonic ns) and,
+	 * in an exit, which one (exits[] index): atomics written by the thread itself, read
+	 * by the SIGUSR2 dump, which tells a guest that stopped running from a vCPU thread
+	 * stuck in vqvm.
+	 */
+	uint32_t where, where_exit;
+	uint64_t where_since_ns;
 };
 
 /* PATCH /vm Paused (vcpu.c): vCPU threads park between exits. Under lock. */
