@@ -51,7 +51,8 @@ check "dump-dtb: memory node" expect_line "$work/vm.dts" 'memory@0'
 check "dump-dtb: serial node" expect_line "$work/vm.dts" 'serial@3f8'
 
 # spin NAME SIG ARGS...: start a spinning guest, list its threads' names in NAME.threads
-# after a second, send SIG and wait (5 s at most) for vqvm to end; its status in $status.
+# after a second, send SIG (SIG1,SIG2: each in turn, half a second apart) and wait (5 s at
+# most) for vqvm to end; its status in $status.
 spin() {
 	local name=$1 sig=$2 pid
 	shift 2
@@ -60,7 +61,10 @@ spin() {
 	pid=$!
 	sleep 1
 	cat /proc/"$pid"/task/*/comm >"$work/$name.threads" 2>/dev/null
-	kill -"$sig" "$pid"
+	for s in ${sig//,/ }; do
+		kill -"$s" "$pid"
+		sleep 0.5
+	done
 	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	if kill -0 "$pid" 2>/dev/null; then
 		fail "$name: vqvm still running 5 s after SIG$sig"
@@ -77,6 +81,15 @@ for sig in TERM INT; do
 	check "SIG$sig: exit $want" expect_status "$want" "$status"
 	check "SIG$sig: reason on stderr" expect_line "$work/sig.err" "stopped by signal"
 done
+
+# SIGUSR2 does not stop it: the state dump says where each vCPU thread is (in the guest,
+# both spinning there) at any log level.
+spin dump USR2,TERM --log-level error
+check "SIGUSR2: then SIGTERM: exit 143" expect_status 143 "$status"
+check "SIGUSR2: vcpu0 in the guest" expect_line "$work/dump.err" \
+	'vcpu0: in the guest \(KVM_RUN\) for [0-9.]+ s, [0-9]+ exits'
+check "SIGUSR2: vcpu1 in the guest" expect_line "$work/dump.err" 'vcpu1: in the guest'
+check "SIGUSR2: the dump ends" expect_line "$work/dump.err" 'state dump ends'
 
 # --io-loops per-queue: a disk with 2 queues runs them on threads io-blk0-q0 and
 # io-blk0-q1; they stop in order with the VM, on a signal or a guest reset.
