@@ -13,7 +13,7 @@ set -euo pipefail
 # Keep each run's logs; L1 loses them anyway, on a host they are removed at exit.
 logs=$(mktemp -d "${TMPDIR:-/tmp}/vqvm-bench.XXXXXX")
 trap 'rm -rf "$logs"' EXIT
-failed=0
+failed=0 failures=0
 
 say() { echo "# $*"; }
 result() { echo "RESULT $*"; }
@@ -23,9 +23,13 @@ fail() {
 	local impl=$1 run=$2 why=$3 f
 	shift 3
 	failed=1
+	failures=$((failures + 1))
 	echo "FAIL $impl run $run: $why"
 	for f in "$@"; do
 		[ -s "$f" ] || continue
+		case $f in
+		*.threads) sed "s|^|LOG $impl run $run: |" "$f"; continue ;; # vmm_threads, whole
+		esac
 		# A guest kernel's oops or panic: from its first line, then the log's end.
 		tr -d '\r' <"$f" | awk '/BUG: |Oops|general protection fault|Kernel panic/ { p = 1 }
 			p && n++ < 25' | sed "s|^|LOG $impl run $run: |"
@@ -70,20 +74,62 @@ run_all() {
 	done
 }
 
+# cpu_ticks TASKDIR: the user + system CPU time a thread has used, in clock ticks.
+cpu_ticks() {
+	local stat
+	read -r stat <"$1/stat" || return 1
+	# shellcheck disable=SC2086 # the fields after "(comm) ", from the state on
+	set -- ${stat##*) }
+	echo $(($12 + $13))
+}
+
+# vmm_threads PID: what the kernel says of each thread of a VMM about to be killed: its
+# state, where it waits (wchan, kernel stack) and the CPU it used in one second (a vCPU
+# spinning in the kernel shows ~100 ticks, a halted one 0); then the kernel log's end. A
+# guest that stopped running is told apart from a vqvm thread stuck in vqvm this way.
+vmm_threads() {
+	local pid=$1 t
+	local -A ticks=()
+	for t in /proc/"$pid"/task/*; do ticks[$t]=$(cpu_ticks "$t" 2>/dev/null || echo 0); done
+	sleep 1
+	echo "threads of the VMM (pid $pid) at the timeout:"
+	for t in /proc/"$pid"/task/*; do
+		echo "thread ${t##*/} $(cat "$t/comm" 2>/dev/null):" \
+			"$(grep '^State' "$t/status" 2>/dev/null), wchan $(cat "$t/wchan" 2>/dev/null)," \
+			"$(($(cpu_ticks "$t" 2>/dev/null || echo 0) - ${ticks[$t]:-0})) CPU ticks in 1 s"
+		sed 's/^/    /' "$t/stack" 2>/dev/null
+	done
+	dmesg 2>/dev/null | tail -n 20 | sed 's/^/kernel log: /'
+}
+
 # run_vm IMPL RUN WHAT CMD...: run a VMM whose guest runs the benchmark and prints its
 # results on the console, for at most VM_TIMEOUT s; then the script's report IMPL RUN
-# OUT, or fail "not all WHAT". At the timeout the VMM gets SIGUSR2 first (vqvm logs its
-# devices' state, the post-mortem of a stall, shown by fail) and SIGKILL 5 s later.
+# OUT, or fail "not all WHAT". At the timeout the VMM's threads are looked at
+# (vmm_threads), then it gets SIGUSR2 (vqvm logs its vCPUs' and devices' state, the
+# post-mortem of a stall, shown by fail) and SIGKILL 5 s later.
 run_vm() {
 	local impl=$1 run=$2 what=$3
 	shift 3
-	local out=$logs/$impl-$run.out err=$logs/$impl-$run.err rc
+	local out=$logs/$impl-$run.out err=$logs/$impl-$run.err threads=$logs/$impl-$run.threads
+	local pid rc waited=0
 	set +e
-	timeout -k 5 -s USR2 "$VM_TIMEOUT" "$@" </dev/null >"$out" 2>"$err"
+	"$@" </dev/null >"$out" 2>"$err" &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt $((VM_TIMEOUT * 2)) ]; do
+		sleep 0.5
+		waited=$((waited + 1))
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		vmm_threads "$pid" >"$threads" 2>&1
+		kill -USR2 "$pid" 2>/dev/null
+		sleep 5
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid"
 	rc=$?
 	set -e
 	report "$impl" "$run" "$out" ||
-		fail "$impl" "$run" "not all $what (VMM exit status $rc)" "$out" "$err"
+		fail "$impl" "$run" "not all $what (VMM exit status $rc)" "$threads" "$out" "$err"
 }
 
 # now_ns: NOW = the monotonic clock in ns (ktime_get, as /proc/timer_list prints it),
