@@ -47,8 +47,16 @@ show() {
 		echo "---- $1: vqvm's messages"
 		grep -E '^vqvm: | vqvm (error|warn): ' "$1" | tail -n 10
 	fi
+	# The dump before a sandbox run's timeout (vm-run, DUMP_AT): where vqvm's threads
+	# waited in L1 and where its vCPUs were (SIGUSR2). L1's kernel log after it pushes it
+	# out of the tail.
+	if grep -Eq "$dump_lines" "$1"; then
+		echo "---- $1: vqvm's threads and vCPUs before the timeout"
+		grep -E "$dump_lines" "$1" | tail -n 24
+	fi
 	echo "----"
 }
+dump_lines='\[L1\] vqvm [0-9]+ thread | vqvm info: vcpu[0-9]+: '
 
 # tap_host_script FILE ADDR [WORD...]: a host-setup script for vm-run (--host-setup FILE
 # --host-prog ip, and --host-prog iperf3 with an iperf3 word): TAP vqtap0 with ADDR/24,
