@@ -599,7 +599,7 @@ static void blk_start(struct blk_queue *q, struct blk_req *r, const struct vq_ch
 	bool hdr_ok;
 	int status;
 
-	r->start_ns = stats_now_ns();
+	r->start_ns = clock_monotonic_ns();
 	if (!blk_parse(r, c, &hdr, &hdr_ok)) {
 		blk_warn(q, "request %u has no device-writable status byte: returned unanswered",
 			 c->head);

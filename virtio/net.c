@@ -519,7 +519,7 @@ static void net_tx_start(struct net_queue *q, struct net_tx_req *r, const struct
 	unsigned int nr = c->nr_out;
 
 	r->head = c->head;
-	r->start_ns = stats_now_ns();
+	r->start_ns = clock_monotonic_ns();
 	if (c->nr_in) {
 		net_warn(q, "packet %u has device-writable buffers: dropped", c->head);
 		net_tx_drop(q, r);

@@ -15,7 +15,7 @@
 #define VQVM_VIRTIO_STATS_H
 
 #include <stdint.h>
-#include <time.h>
+#include "lib/clock.h"
 
 #define STATS_HIST_BUCKETS 24
 
@@ -42,15 +42,6 @@ static inline uint64_t stats_get(const uint64_t *counter)
 	return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
-/* A start time for stats_hist_add (CLOCK_MONOTONIC, ns). */
-static inline uint64_t stats_now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
-}
-
 /* The bucket of a sample of us microseconds. */
 static inline unsigned int stats_hist_bucket(uint64_t us)
 {
@@ -59,10 +50,10 @@ static inline unsigned int stats_hist_bucket(uint64_t us)
 	return b < STATS_HIST_BUCKETS ? b : STATS_HIST_BUCKETS - 1;
 }
 
-/* Count the time from start_ns (stats_now_ns) to now. */
+/* Count the time from start_ns (clock_monotonic_ns) to now. */
 static inline void stats_hist_add(struct stats_hist *h, uint64_t start_ns)
 {
-	uint64_t now = stats_now_ns();
+	uint64_t now = clock_monotonic_ns();
 	uint64_t us = now > start_ns ? (now - start_ns) / 1000 : 0;
 
 	stats_add(&h->bucket[stats_hist_bucket(us)], 1);

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 
 static bool vm_stopping(struct vm *vm)
@@ -124,18 +124,10 @@ static bool exit_hlt(struct vcpu *vcpu)
 /* Where a vCPU thread is (vcpu->where), for the SIGUSR2 dump. */
 enum vcpu_where { VCPU_STARTING, VCPU_IN_GUEST, VCPU_IN_EXIT, VCPU_PARKED, VCPU_ENDED };
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
-}
-
 /* On the vCPU's own thread. */
 static void vcpu_at(struct vcpu *vcpu, enum vcpu_where where)
 {
-	__atomic_store_n(&vcpu->where_since_ns, monotonic_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&vcpu->where_since_ns, clock_monotonic_ns(), __ATOMIC_RELAXED);
 	__atomic_store_n(&vcpu->where, where, __ATOMIC_RELEASE);
 }
 
@@ -157,15 +149,22 @@ static const struct {
 #define NR_EXIT_HANDLERS (sizeof(exit_handlers) / sizeof(exit_handlers[0]))
 _Static_assert(NR_EXIT_HANDLERS < VCPU_EXIT_STATS, "VCPU_EXIT_STATS too small");
 
-static bool handle_exit(struct vcpu *vcpu)
+/* The handler's index, NR_EXIT_HANDLERS ("other") for an exit vqvm does not handle. */
+static unsigned int exit_handler_index(uint32_t reason)
 {
-	uint32_t reason = vcpu->run->exit_reason;
 	unsigned int i;
 
 	for (i = 0; i < NR_EXIT_HANDLERS && exit_handlers[i].reason != reason; i++)
 		;
+	return i;
+}
+
+static bool handle_exit(struct vcpu *vcpu)
+{
+	uint32_t reason = vcpu->run->exit_reason;
+	unsigned int i = exit_handler_index(reason);
+
 	__atomic_fetch_add(&vcpu->exits[i], 1, __ATOMIC_RELAXED); /* i == NR: "other" */
-	__atomic_store_n(&vcpu->where_exit, i, __ATOMIC_RELAXED);
 	if (i < NR_EXIT_HANDLERS)
 		return exit_handlers[i].handle(vcpu);
 	vm_request_stop(vcpu->vm, VM_END_CRASH, "unhandled KVM exit %u on vCPU %u", reason,
@@ -211,7 +210,7 @@ void vcpus_log_state(struct vm *vm)
 		[VCPU_PARKED] = "parked (VM paused)",
 		[VCPU_ENDED] = "ended",
 	};
-	uint64_t now = monotonic_ns();
+	uint64_t now = clock_monotonic_ns();
 
 	/* stop_lock: vcpus_destroy may free the vCPUs meanwhile. */
 	pthread_mutex_lock(&vm->stop_lock);
@@ -225,10 +224,10 @@ void vcpus_log_state(struct vm *vm)
 		for (unsigned int r = 0; r < VCPU_EXIT_STATS; r++)
 			exits += __atomic_load_n(&vcpu->exits[r], __ATOMIC_RELAXED);
 		if (where == VCPU_IN_EXIT) {
-			uint32_t i = __atomic_load_n(&vcpu->where_exit, __ATOMIC_RELAXED);
+			/* The thread is in the handler: its kvm_run holds still. */
+			unsigned int i = exit_handler_index(vcpu->run->exit_reason);
 			char detail[48];
 
-			/* The thread is in the handler: its kvm_run holds still. */
 			vcpu_exit_detail(vcpu, detail, sizeof(detail));
 			snprintf(what, sizeof(what), " %s%s",
 				 i < NR_EXIT_HANDLERS ? exit_handlers[i].name : "other", detail);

@@ -90,12 +90,12 @@ struct vcpu {
 	bool started;
 	uint64_t exits[VCPU_EXIT_STATS]; /* atomics, for metrics */
 	/*
-	 * Where the thread is (enum vcpu_where in vcpu.c), since when (monotonic ns) and,
-	 * in an exit, which one (exits[] index): atomics written by the thread itself, read
-	 * by the SIGUSR2 dump, which tells a guest that stopped running from a vCPU thread
-	 * stuck in vqvm.
+	 * Where the thread is (enum vcpu_where in vcpu.c) and since when (monotonic ns):
+	 * atomics written by the thread itself, read by the SIGUSR2 dump, which tells a
+	 * guest that stopped running from a vCPU thread stuck in vqvm. In an exit, run
+	 * says which one.
 	 */
-	uint32_t where, where_exit;
+	uint32_t where;
 	uint64_t where_since_ns;
 };
 
