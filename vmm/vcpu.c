@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "arch/x86/cpu_state.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 
@@ -87,8 +88,26 @@ static bool exit_intr(struct vcpu *vcpu)
 	return true;
 }
 
+/*
+ * A crashed vCPU's registers and the code at rip, at error level: a triple fault
+ * leaves nothing in the guest's own output, so this is all there is to go on.
+ */
+static void log_crash_state(struct vcpu *vcpu)
+{
+	struct cpu_state st;
+	char text[1536];
+
+	cpu_state_read(vcpu->fd, &vcpu->vm->mem, &st);
+	cpu_state_format(&st, text, sizeof(text));
+	for (char *line = text, *end; *line; line = end + (*end != 0)) {
+		end = line + strcspn(line, "\n");
+		log_err("vcpu%u: %.*s", vcpu->index, (int)(end - line), line);
+	}
+}
+
 static bool exit_shutdown(struct vcpu *vcpu)
 {
+	log_crash_state(vcpu);
 	vm_request_stop(vcpu->vm, VM_END_CRASH, "guest triple-faulted on vCPU %u", vcpu->index);
 	return false;
 }
@@ -101,6 +120,7 @@ static bool exit_system_event(struct vcpu *vcpu)
 
 static bool exit_fail_entry(struct vcpu *vcpu)
 {
+	log_crash_state(vcpu);
 	vm_request_stop(vcpu->vm, VM_END_CRASH, "KVM could not enter vCPU %u (reason 0x%llx)",
 			vcpu->index,
 			(unsigned long long)vcpu->run->fail_entry.hardware_entry_failure_reason);
@@ -109,6 +129,7 @@ static bool exit_fail_entry(struct vcpu *vcpu)
 
 static bool exit_internal_error(struct vcpu *vcpu)
 {
+	log_crash_state(vcpu);
 	vm_request_stop(vcpu->vm, VM_END_CRASH, "KVM internal error %u on vCPU %u",
 			vcpu->run->internal.suberror, vcpu->index);
 	return false;

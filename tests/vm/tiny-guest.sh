@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # vqvm's run path with a freestanding guest, directly on this host's KVM (it works on PVM,
 # which cannot boot Linux): the command line arrives, a reset through the i8042 exits 0, a
-# panic banner before the reset exits 1, a triple fault exits 1, serial output goes where
-# --serial says, and --dump-dtb writes a tree dtc can read. With --io-loops per-queue, a
-# disk's queues get their own named I/O threads, which start and stop with the VM.
+# panic banner before the reset exits 1, a triple fault exits 1 with the vCPU's state
+# logged, serial output goes where --serial says, and --dump-dtb writes a tree dtc can
+# read. With --io-loops per-queue, a disk's queues get their own named I/O threads, which
+# start and stop with the VM.
 . "$(dirname "$0")/../lib.sh"
 
 [ -e /dev/kvm ] || { echo "SKIP: no /dev/kvm on this host"; exit 0; }
@@ -30,6 +31,14 @@ check "panic: reason on stderr" expect_line "$work/panic.err" '^vqvm: guest kern
 run fault --kernel "$tiny/tiny-fault.bzImage"
 check "triple fault: exit 1" expect_status 1 "$(cat "$work/fault.status")"
 check "triple fault: reason on stderr" expect_line "$work/fault.err" 'triple-fault'
+# The vCPU's state is logged: the guest stopped at its ud2 (0f 0b), in 64-bit mode, with
+# the boot IDT (one entry: limit 7) that made the #UD a triple fault.
+check "triple fault: rip and mode logged" \
+	expect_line "$work/fault.err" 'vcpu0: rip 0x[0-9a-f]{16} rsp .*, cpl 0, 64-bit mode$'
+check "triple fault: the code at rip is the ud2" \
+	expect_line "$work/fault.err" 'vcpu0: code at rip: 0f 0b( [0-9a-f]{2})*$'
+check "triple fault: descriptor tables logged" \
+	expect_line "$work/fault.err" 'vcpu0: gdt 0x[0-9a-f]+ limit 0x1f, idt 0x[0-9a-f]+ limit 0x7'
 
 run file --kernel "$tiny/tiny-reset.bzImage" --serial "file:$work/console.log"
 check "serial file: exit 0" expect_status 0 "$(cat "$work/file.status")"
